@@ -1,0 +1,1 @@
+"""Shared code for the VAE benchmark notebooks: data, backbone, registry, training, metrics, results."""

@@ -1,0 +1,319 @@
+"""The training loop: pythae's losses, our loop (METHOD.md §3).
+
+Why not pythae's ``TrainingPipeline``: it seeds after the model is built (so the seed does not
+control initialisation), wraps every image in a Dataset item, has no early stopping, and raises
+on a NaN. This loop calls ``model.forward`` for every loss -- the algorithms stay pythae's -- and
+reproduces the optimiser steps of ``pythae/trainers/*`` for each training mode (see
+``shared.registry.TRAINING_MODES``); ``tests/test_training_equivalence.py`` checks that both give
+the same losses from the same weights and batches.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from shared.data import MNISTSplits
+from shared.registry import (
+    ADVERSARIAL,
+    COUPLED,
+    COUPLED_ADVERSARIAL,
+    SINGLE,
+    ModelSpec,
+    build_model,
+    get_spec,
+)
+
+
+@dataclass
+class TrainSettings:
+    """Training protocol; defaults are the study's (Adam 1e-4, batch 64, <= 100 epochs, patience 10)."""
+
+    epochs: int = 100
+    patience: int = 10
+    lr: float = 1e-4
+    discriminator_lr: float = 1e-4
+    batch_size: int = 64
+    seed: int = 42
+    device: str = "auto"  # "auto" = CUDA when available, else CPU
+    threads: int | None = None  # torch intra-op threads; None leaves torch's default
+    channels_last: bool = True  # faster convolutions on CPU; same maths
+    progress: bool = True
+    variant: str | None = None  # a documented alternative setting of the model (registry)
+    debug_nan_epoch: int | None = None  # test hook: make the loss NaN in this epoch
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not isinstance(self.patience, int) or self.patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {self.patience!r}")
+        if not (self.lr > 0 and self.discriminator_lr > 0):
+            raise ValueError("learning rates must be positive")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; ``model`` holds the best weights (lowest validation loss)."""
+
+    model: nn.Module
+    status: str  # "ok" | "failed"
+    failure: dict[str, Any] | None
+    history: dict[str, list]
+    best_epoch: int
+    epochs_run: int
+    early_stopped: bool
+    wall_seconds: float
+    device: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "early_stopped": self.early_stopped,
+            "wall_seconds": self.wall_seconds,
+        }
+
+
+class NonFiniteLoss(ArithmeticError):
+    pass
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} requested but CUDA is not available on this machine")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy and random: call before building the model."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_optimizers(
+    model: nn.Module, spec: ModelSpec, settings: TrainSettings
+) -> dict[str, torch.optim.Optimizer]:
+    """The optimisers pythae's trainer for this mode would build, over the same parameters."""
+    adam = torch.optim.Adam
+    mode = spec.training_mode
+    if mode == SINGLE:
+        return {"main": adam(model.parameters(), lr=settings.lr)}
+    decoder_kwargs = {}
+    if spec.decoder_weight_decay_param is not None:
+        decoder_kwargs["weight_decay"] = getattr(model.model_config, spec.decoder_weight_decay_param)
+    if mode == COUPLED:
+        return {
+            "encoder": adam(model.encoder.parameters(), lr=settings.lr),
+            "decoder": adam(model.decoder.parameters(), lr=settings.lr, **decoder_kwargs),
+        }
+    if mode == ADVERSARIAL:
+        return {
+            "autoencoder": adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=settings.lr),
+            "discriminator": adam(model.discriminator.parameters(), lr=settings.discriminator_lr),
+        }
+    if mode == COUPLED_ADVERSARIAL:
+        return {
+            "encoder": adam(model.encoder.parameters(), lr=settings.lr),
+            "decoder": adam(model.decoder.parameters(), lr=settings.lr, **decoder_kwargs),
+            "discriminator": adam(model.discriminator.parameters(), lr=settings.discriminator_lr),
+        }
+    raise ValueError(f"unknown training mode {mode!r}")
+
+
+def optimizer_step(mode: str, optimizers: dict[str, torch.optim.Optimizer], out: Any) -> None:
+    """One update, in the order of pythae's ``_optimizers_step`` for this mode."""
+    if mode == SINGLE:
+        opt = optimizers["main"]
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    elif mode == ADVERSARIAL:  # pythae/trainers/adversarial_trainer
+        ae, disc = optimizers["autoencoder"], optimizers["discriminator"]
+        ae.zero_grad()
+        out.autoencoder_loss.backward(retain_graph=True)
+        disc.zero_grad()
+        out.discriminator_loss.backward()
+        ae.step()
+        disc.step()
+    else:  # COUPLED / COUPLED_ADVERSARIAL: pythae/trainers/coupled_optimizer*_trainer
+        parts = ["encoder", "decoder"] + (["discriminator"] if mode == COUPLED_ADVERSARIAL else [])
+        active = [p for p in parts if out.get(f"update_{p}", True)]
+        for p in active:
+            optimizers[p].zero_grad()
+            out[f"{p}_loss"].backward(retain_graph=p != active[-1])
+        for p in active:
+            optimizers[p].step()
+
+
+def loss_components(out: Any) -> dict[str, float]:
+    """Every scalar '*loss' the model reports (pythae names: recon_loss, reg_loss, ...)."""
+    comps = {}
+    for key, value in out.items():
+        if key.endswith("loss") and torch.is_tensor(value) and value.numel() == 1:
+            comps[key] = float(value.detach())
+    return comps
+
+
+def _forward(model: nn.Module, x: torch.Tensor, epoch: int, dataset_size: int) -> Any:
+    return model({"data": x}, epoch=epoch, dataset_size=dataset_size, uses_ddp=False)
+
+
+def _check_finite(comps: dict[str, float], epoch: int, where: str) -> None:
+    bad = {k: v for k, v in comps.items() if not math.isfinite(v)}
+    if bad:
+        raise NonFiniteLoss(f"non-finite {where} loss in epoch {epoch}: {bad}")
+
+
+def train_epoch(
+    model: nn.Module,
+    spec: ModelSpec,
+    optimizers: dict[str, torch.optim.Optimizer],
+    x: torch.Tensor,
+    epoch: int,
+    settings: TrainSettings,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """One pass over ``x`` in a seeded random order; returns batch-averaged loss components."""
+    model.train()
+    order = torch.randperm(len(x), generator=generator).to(x.device)
+    n_batches = math.ceil(len(x) / settings.batch_size)
+    totals: dict[str, float] = {}
+    bar = tqdm(
+        range(n_batches),
+        desc=f"epoch {epoch}/{settings.epochs}",
+        disable=not settings.progress,
+        mininterval=2.0,
+        leave=True,
+        ascii=True,
+    )
+    for b in bar:
+        batch = x[order[b * settings.batch_size : (b + 1) * settings.batch_size]]
+        out = _forward(model, batch, epoch, len(x))
+        if settings.debug_nan_epoch == epoch:
+            out["loss"] = out["loss"] * float("nan")
+        comps = loss_components(out)
+        _check_finite(comps, epoch, "training")
+        optimizer_step(spec.training_mode, optimizers, out)
+        for k, v in comps.items():
+            totals[k] = totals.get(k, 0.0) + v
+        if b == n_batches - 1:
+            bar.set_postfix(loss=f"{totals['loss'] / n_batches:.4g}")
+    model.update()  # pythae calls this after every training epoch (RHVAE's metric, ...)
+    return {k: v / n_batches for k, v in totals.items()}
+
+
+def evaluate_loss(model: nn.Module, x: torch.Tensor, epoch: int, batch_size: int) -> dict[str, float]:
+    """Validation loss as pythae's ``eval_step`` computes it (batch means, averaged)."""
+    model.eval()
+    totals: dict[str, float] = {}
+    n_batches = math.ceil(len(x) / batch_size)
+    for b in range(n_batches):
+        batch = x[b * batch_size : (b + 1) * batch_size]
+        try:
+            with torch.no_grad():
+                out = _forward(model, batch, epoch, len(x))
+        except RuntimeError:  # HVAE/RHVAE need autograd inside forward (pythae does the same)
+            out = _forward(model, batch, epoch, len(x))
+        for k, v in loss_components(out).items():
+            totals[k] = totals.get(k, 0.0) + v
+    return {k: v / n_batches for k, v in totals.items()}
+
+
+def _record(
+    history: dict[str, list], epoch: int, seconds: float, train: dict, val: dict, extra: dict
+) -> None:
+    row = {"epoch": epoch, "seconds": seconds}
+    row.update({f"train_{k}": v for k, v in train.items()})
+    row.update({f"val_{k}": v for k, v in val.items()})
+    row.update(extra)
+    for key in set(history) | set(row):
+        history.setdefault(key, [None] * (epoch - 1)).append(row.get(key))
+
+
+def prepare_model(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def train_model(
+    name: str,
+    splits: MNISTSplits,
+    settings: TrainSettings | None = None,
+    model: nn.Module | None = None,
+) -> TrainResult:
+    """Train registry model ``name`` with early stopping; never raises on a diverging run.
+
+    The seed is set before the model is built, so it controls initialisation and shuffling.
+    A non-finite loss ends the run with status "failed" (epoch and reason recorded) and the
+    best weights seen so far.
+    """
+    settings = settings or TrainSettings()
+    spec = get_spec(name)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    device = resolve_device(settings.device)
+    seed_everything(settings.seed)
+    if model is None:
+        model = build_model(name, epochs=settings.epochs, variant=settings.variant)
+    model = prepare_model(model, device, settings.channels_last)
+    memory = torch.channels_last if settings.channels_last else torch.contiguous_format
+    train_x = splits.train_x.to(device).contiguous(memory_format=memory)
+    val_x = splits.val_x.to(device).contiguous(memory_format=memory)
+    optimizers = make_optimizers(model, spec, settings)
+    generator = torch.Generator().manual_seed(settings.seed)
+
+    history: dict[str, list] = {}
+    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
+    status, failure, early_stopped, epoch = "ok", None, False, 0
+    start = time.perf_counter()
+    for epoch in range(1, settings.epochs + 1):
+        t0 = time.perf_counter()
+        try:
+            train = train_epoch(model, spec, optimizers, train_x, epoch, settings, generator)
+            val = evaluate_loss(model, val_x, epoch, settings.batch_size)
+            _check_finite(val, epoch, "validation")
+        except NonFiniteLoss as exc:
+            status, failure = "failed", {"epoch": epoch, "reason": str(exc)}
+            if settings.progress:
+                print(f"Run failed: {exc}. Keeping the best weights of epoch {best[1]}.")
+            break
+        extra = spec.epoch_metrics(model, val_x) if spec.epoch_metrics else {}
+        _record(history, epoch, time.perf_counter() - t0, train, val, extra)
+        if val["loss"] < best[0]:
+            best = (val["loss"], epoch, copy.deepcopy(model.state_dict()))
+        elif epoch - best[1] >= settings.patience:
+            early_stopped = True
+            break
+    model.load_state_dict(best[2])
+    model.eval()
+    return TrainResult(
+        model=model,
+        status=status,
+        failure=failure,
+        history=history,
+        best_epoch=best[1],
+        epochs_run=len(history.get("epoch", [])),
+        early_stopped=early_stopped,
+        wall_seconds=time.perf_counter() - start,
+        device=str(device),
+        settings={**asdict(settings), "training_mode": spec.training_mode, "optimizer": "Adam"},
+    )
