@@ -1,0 +1,66 @@
+"""How each model maps images to codes and codes to images, for evaluation.
+
+Three operations, each per model family:
+- ``encode_mean(model, x)``: the deterministic code used for interpolation, latent plots and
+  "mean-code" reconstructions (Gaussian mean; flows applied to the mean for VAE-IAF/LinNF so
+  the code lives where the decoder reads; unit-norm direction for SVAE; the quantised code for
+  VQ-VAE).
+- ``decode(model, z)``: images [B, 1, 28, 28] from codes.
+- ``reconstruct_sampled(model, x)``: the study's reconstruction, x_hat from z ~ q(z|x) through
+  the model's own forward pass (seed torch before calling for repeatable draws).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _name(model: nn.Module) -> str:
+    return model.model_name if hasattr(model, "model_name") else type(model).__name__
+
+
+def encode_mean(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The deterministic code of ``x`` (see module doc); shape [B, latent_dim]."""
+    out = model.encoder(x)
+    z = out.embedding.reshape(len(x), -1)
+    name = _name(model)
+    if name == "VAE_IAF":
+        z = model.iaf_flow.inverse(z).out
+    elif name == "VAE_LinNF":
+        for layer in model.net:
+            z = layer(z).out
+    elif name == "SVAE":
+        z = z / z.norm(dim=-1, keepdim=True)
+    elif name == "VQVAE":
+        z = quantize(model, out.embedding)
+    return z
+
+
+def quantize(model: nn.Module, embedding: torch.Tensor) -> torch.Tensor:
+    """Nearest-codebook vectors for an encoder output, shaped as pythae's VQVAE forward does."""
+    e = embedding
+    if e.dim() == 2:
+        e = e.reshape(e.shape[0], 1, 1, -1)
+    e = e.permute(0, 2, 3, 1)
+    q = model.quantizer(e, uses_ddp=False).quantized_vector
+    return q.reshape(len(embedding), -1)
+
+
+def decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """Images [B, 1, 28, 28] for codes ``z``."""
+    return model.decoder(z).reconstruction.reshape(len(z), 1, 28, 28)
+
+
+def reconstruct_sampled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """x_hat = Decoder(z), z ~ q(z|x), via the model's forward (IWAE-family: one sample)."""
+    if _name(model) == "FactorVAE":  # its forward splits the batch in two halves
+        out = model.encoder(x)
+        std = torch.exp(0.5 * out.log_covariance)
+        return decode(model, out.embedding + std * torch.randn_like(std))
+    with torch.enable_grad():  # HVAE/RHVAE take gradients inside forward
+        out = model({"data": x}, epoch=10**6, dataset_size=len(x), uses_ddp=False)
+    recon = out.recon_x.detach()
+    if recon.shape[0] != len(x):  # IWAE family returns [B * K, ...]: keep the first sample
+        recon = recon.reshape(len(x), -1, *recon.shape[1:])[:, 0]
+    return recon.reshape(len(x), 1, 28, 28)
