@@ -1,0 +1,364 @@
+"""Figures of the benchmark (the study's Figs 1-6, t-SNE of latent codes, training curves).
+
+Every function builds a :class:`matplotlib.figure.Figure` directly, without pyplot: files are
+rendered by Agg whatever the active backend, nothing opens a window, no global figure state leaks
+between calls, and the module never changes the backend a notebook chose (a notebook displays the
+returned figure as usual) and takes a ``caption`` that is printed under the title, so that each figure states the
+profile, data source and number of seeds it was made from. :func:`save_figure` writes PNG and PDF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from scipy import stats
+
+REGIME_COLOURS: dict[str, str] = {
+    "reconstruction-first": "#1f77b4",
+    "balanced": "#2ca02c",
+    "smoothness-first": "#d62728",
+}
+
+
+def save_figure(fig: Figure, out_dir: str | Path, name: str, dpi: int = 150) -> dict[str, Path]:
+    """Write ``name.png`` and ``name.pdf`` (tight bounding box, caption included)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {ext: out / f"{name}.{ext}" for ext in ("png", "pdf")}
+    for ext, path in paths.items():
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", format=ext, metadata=_metadata(ext))
+    return paths
+
+
+def _metadata(ext: str) -> dict[str, object]:
+    """Drop creation dates so that re-running gives the same files."""
+    return {"CreationDate": None} if ext == "pdf" else {}
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A new figure with constrained layout (no pyplot involved)."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _title(fig: Figure, title: str, caption: str) -> None:
+    """Title with the caption (profile, data source, seeds) on a second line."""
+    fig.suptitle(f"{title}\n{caption}" if caption else title, fontsize=11)
+
+
+def _image(ax: Axes, img: np.ndarray) -> None:
+    """Show a [28, 28] image in [0, 1] in grey, without ticks."""
+    ax.imshow(np.asarray(img, dtype=np.float32), cmap="gray", vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _grid_axes(fig: Figure, n: int, ncols: int) -> list:
+    """n axes in a grid of ``ncols`` columns; unused cells are hidden."""
+    nrows = max(1, -(-n // ncols))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return list(axes[:n])
+
+
+# --------------------------------------------------------------------------- Fig 1 and Fig 3
+
+
+def plot_reconstruction_grid(
+    originals: np.ndarray,
+    reconstructions: Mapping[str, np.ndarray],
+    caption: str,
+    title: str = "Original test digits and reconstructions",
+) -> Figure:
+    """Fig 1: a row of originals ([n, 28, 28]) and one row of reconstructions per model."""
+    rows = {"original": originals, **reconstructions}
+    n = len(originals)
+    fig = _figure(1.0 * n + 1.5, 1.0 * len(rows) + 0.8)
+    axes = fig.subplots(len(rows), n, squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(n):
+            _image(axes[r, c], images[c])
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    _title(fig, title, caption)
+    return fig
+
+
+def plot_interpolation_strips(
+    strips: Mapping[str, np.ndarray],
+    caption: str,
+    title: str = "Latent interpolation (10 frames between two test digits)",
+) -> Figure:
+    """Fig 3: one row per model of the decoded frames ([10, 28, 28]) of one interpolation."""
+    n = max(len(frames) for frames in strips.values())
+    fig = _figure(1.0 * n + 1.5, 1.0 * len(strips) + 0.8)
+    axes = fig.subplots(len(strips), n, squeeze=False)
+    for r, (label, frames) in enumerate(strips.items()):
+        for c in range(n):
+            if c < len(frames):
+                _image(axes[r, c], frames[c])
+            else:
+                axes[r, c].set_visible(False)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    _title(fig, title, caption)
+    return fig
+
+
+# --------------------------------------------------------------------------- Fig 2
+
+
+def plot_ssim_by_family(
+    values: pd.DataFrame,
+    families: Mapping[str, str],
+    caption: str,
+    metric: str = "ssim",
+    title: str = "SSIM by architectural family",
+) -> Figure:
+    """Fig 2: box plot of ``values[metric]`` (one row per model, or per model x seed) by family.
+
+    Families are ordered by their median, best first; models missing from ``families`` go to
+    "other". Each point is one row of ``values``.
+    """
+    data = values[["model", metric]].dropna().copy()
+    data["family"] = data["model"].map(lambda m: families.get(m, "other"))
+    medians = data.groupby("family")[metric].median()
+    order = sorted(medians.index, key=lambda f: (-medians[f], f))
+    fig = _figure(8.0, 0.55 * len(order) + 1.8)
+    ax = fig.subplots()
+    sns.stripplot(
+        data=data, x=metric, y="family", order=order, color="#08306b", size=4, jitter=0.15, ax=ax, zorder=3
+    )
+    groups = [data.loc[data["family"] == f, metric].to_numpy() for f in order]
+    ax.boxplot(
+        groups,
+        positions=np.arange(len(order)),
+        orientation="horizontal",
+        showfliers=False,
+        manage_ticks=False,
+        widths=0.6,
+        patch_artist=True,
+        boxprops={"facecolor": "#c6dbef"},
+        medianprops={"color": "black"},
+    )
+    ax.set_xlabel(metric.upper())
+    ax.set_ylabel("")
+    _title(fig, title, caption)
+    return fig
+
+
+# --------------------------------------------------------------------------- Fig 4
+
+
+def plot_top_combined(
+    ranked: pd.DataFrame,
+    caption: str,
+    k: int = 10,
+    title: str = "Top models by combined rank (mean of SSIM rank and PIQ rank; lower is better)",
+) -> Figure:
+    """Fig 4: horizontal bars of the combined rank of the best k models (best on top).
+
+    ``ranked`` is :func:`shared.analysis.combined_rank` output (model, ssim_rank, piq_rank,
+    combined_rank, sorted best first).
+    """
+    top = ranked.head(k)
+    fig = _figure(8.0, 0.4 * len(top) + 1.6)
+    ax = fig.subplots()
+    y = np.arange(len(top))
+    ax.barh(y, top["combined_rank"], color="#4c72b0")
+    ax.set_yticks(y, top["model"])
+    ax.invert_yaxis()
+    for yi, (_, row) in zip(y, top.iterrows(), strict=True):
+        ax.text(
+            row["combined_rank"],
+            yi,
+            f"  SSIM #{row['ssim_rank']:g}, PIQ #{row['piq_rank']:g}",
+            va="center",
+            fontsize=8,
+        )
+    ax.set_xlabel("combined rank")
+    ax.set_xlim(0, float(top["combined_rank"].max()) * 1.45 if len(top) else 1)
+    _title(fig, title, caption)
+    return fig
+
+
+# --------------------------------------------------------------------------- Fig 5 and Fig 6
+
+
+def _label_points(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Sequence[str]) -> None:
+    """Small text labels beside scatter points; models at the same point share one label."""
+    merged: dict[tuple[float, float], list[str]] = {}
+    for xi, yi, label in zip(x, y, labels, strict=True):
+        merged.setdefault((float(xi), float(yi)), []).append(str(label))
+    for (xi, yi), names in merged.items():
+        text = " = ".join(sorted(names))
+        ax.annotate(text, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
+
+
+def plot_ssim_vs_piq(
+    means: pd.DataFrame,
+    caption: str,
+    title: str = "Reconstruction vs interpolation smoothness",
+) -> Figure:
+    """Fig 5: model means of SSIM against PIQ (×10³), with Pearson r and two-sided p in the title."""
+    data = means[["model", "ssim", "piq"]].dropna()
+    r = p = float("nan")
+    if len(data) >= 3 and data["ssim"].nunique() > 1 and data["piq"].nunique() > 1:
+        r, p = (float(v) for v in stats.pearsonr(data["ssim"], data["piq"]))
+    fig = _figure(7.5, 5.5)
+    ax = fig.subplots()
+    ax.scatter(data["piq"] * 1e3, data["ssim"], color="#4c72b0", zorder=3)
+    _label_points(ax, data["piq"] * 1e3, data["ssim"], data["model"])
+    ax.set_xlabel("PIQ (×10³, lower = smoother)")
+    ax.set_ylabel("SSIM (higher = better)")
+    ax.grid(alpha=0.3)
+    _title(
+        fig,
+        f"{title}: Pearson r = {r:.3f}, p = {p:.2g} (n = {len(data)} models)",
+        caption,
+    )
+    return fig
+
+
+def plot_pareto(
+    regimes: pd.DataFrame,
+    caption: str,
+    title: str = "Pareto frontier (SSIM ↑, PIQ ↓) and regimes",
+) -> Figure:
+    """Fig 6: all models coloured by regime, Pareto-optimal ones ringed and joined by a line.
+
+    ``regimes`` is :func:`shared.analysis.assign_regimes` output (model, ssim, piq,
+    pareto_optimal, regime).
+    """
+    fig = _figure(7.5, 5.5)
+    ax = fig.subplots()
+    for regime, colour in REGIME_COLOURS.items():
+        part = regimes[regimes["regime"] == regime]
+        ax.scatter(part["piq"] * 1e3, part["ssim"], color=colour, label=regime, zorder=3)
+    front = regimes[regimes["pareto_optimal"]].sort_values(["piq", "ssim"])
+    ax.plot(
+        front["piq"] * 1e3,
+        front["ssim"],
+        color="black",
+        lw=1,
+        ls="--",
+        zorder=2,
+        label=f"Pareto frontier ({len(front)} models)",
+    )
+    ax.scatter(
+        front["piq"] * 1e3,
+        front["ssim"],
+        s=120,
+        facecolors="none",
+        edgecolors="black",
+        zorder=4,
+    )
+    _label_points(ax, regimes["piq"] * 1e3, regimes["ssim"], regimes["model"])
+    ax.set_xlabel("PIQ (×10³, lower = smoother)")
+    ax.set_ylabel("SSIM (higher = better)")
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    _title(fig, title, caption)
+    return fig
+
+
+# --------------------------------------------------------------------------- t-SNE, training
+
+
+def plot_latent_tsne(
+    latents: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    caption: str,
+    n_points: int = 1000,
+    random_state: int = 0,
+    ncols: int = 3,
+    title: str = "t-SNE of latent codes of test images",
+) -> Figure:
+    """t-SNE (sklearn, fixed ``random_state``) of the first ``n_points`` codes of each model,
+    coloured by digit label; one panel per model. ``latents`` maps model -> (codes, labels)."""
+    from sklearn.manifold import TSNE
+
+    fig = _figure(4.0 * min(ncols, len(latents)), 3.8 * -(-len(latents) // ncols) + 0.8)
+    axes = _grid_axes(fig, len(latents), min(ncols, len(latents)))
+    for ax, (model, (codes, labels)) in zip(axes, latents.items(), strict=True):
+        codes = np.asarray(codes, dtype=np.float64)[:n_points]
+        labels = np.asarray(labels)[:n_points]
+        perplexity = float(min(30.0, (len(codes) - 1) / 3))
+        emb = TSNE(
+            n_components=2, perplexity=perplexity, init="pca", random_state=random_state
+        ).fit_transform(codes)
+        points = ax.scatter(emb[:, 0], emb[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
+        ax.set_title(f"{model} (n = {len(codes)})", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(points, ax=axes, ticks=range(10), label="digit", shrink=0.8)
+    _title(fig, title, caption)
+    return fig
+
+
+def plot_training_curves(
+    histories: Mapping[str, Mapping[str, Sequence[float]] | Sequence[Mapping[str, Sequence[float]]]],
+    caption: str,
+    ncols: int = 4,
+    title: str = "Training and validation loss per epoch",
+) -> Figure:
+    """One small panel per model: train (solid) and validation (dashed) loss per epoch, with the
+    best validation epoch marked. A model may map to one history or a list (one per seed)."""
+    fig = _figure(3.2 * min(ncols, len(histories)), 2.5 * -(-len(histories) // ncols) + 0.8)
+    axes = _grid_axes(fig, len(histories), min(ncols, len(histories)))
+    for ax, (model, hist) in zip(axes, histories.items(), strict=True):
+        runs = [hist] if isinstance(hist, Mapping) else list(hist)
+        for i, run in enumerate(runs):
+            epochs = run.get("epoch", range(1, len(run["train_loss"]) + 1))
+            colour = f"C{i}"
+            ax.plot(epochs, run["train_loss"], color=colour, lw=1)
+            ax.plot(epochs, run["val_loss"], color=colour, lw=1, ls="--")
+            if len(run["val_loss"]):
+                best = list(epochs)[int(np.nanargmin(run["val_loss"]))]
+                ax.axvline(best, color=colour, lw=0.6, alpha=0.5)
+        ax.set_title(model, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].legend(["train", "validation"], fontsize=7)
+    _title(fig, title, caption)
+    return fig
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def select_representatives(
+    means: pd.DataFrame,
+    max_models: int = 6,
+    baseline: str = "VAE",
+) -> list[str]:
+    """Models to show in Figs 1 and 3, chosen from the data, deterministically.
+
+    In order: best and worst SSIM, the baseline, best and worst PIQ, the median-SSIM model; then
+    (if fewer than ``max_models``) the next best by combined rank. Ties by model name.
+    ``means`` has one row per model with ``ssim`` and ``piq`` (analysis.model_means).
+    """
+    data = means[["model", "ssim", "piq"]].dropna()
+    by_ssim = data.sort_values(["ssim", "model"], ascending=[False, True])["model"].tolist()
+    by_piq = data.sort_values(["piq", "model"], ascending=[True, True])["model"].tolist()
+    if not by_ssim:
+        return []
+    ranks = data["ssim"].rank(ascending=False) + data["piq"].rank(ascending=True)
+    by_combined = data.assign(r=ranks).sort_values(["r", "model"])["model"].tolist()
+    picks = [
+        by_ssim[0],
+        by_ssim[-1],
+        baseline,
+        by_piq[0],
+        by_piq[-1],
+        by_ssim[len(by_ssim) // 2],
+    ]
+    chosen: list[str] = []
+    for model in [*picks, *by_combined]:
+        if model in by_ssim and model not in chosen and len(chosen) < max_models:
+            chosen.append(model)
+    return chosen
