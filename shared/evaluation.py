@@ -1,0 +1,110 @@
+"""Evaluate a trained model: every number of the study plus the mean-code variants (METHOD.md §5).
+
+The evaluation subsets are drawn once from ``EVAL_SEED`` and depend only on the size of the test
+split, so every model is measured on the same images. Reconstruction metrics are computed for
+the whole test split in one batched pass; the study's 100-image protocol is the subset at
+``indices["reconstruction"]`` of those per-image values (same draws of z).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from shared import latent, metrics
+from shared.data import MNISTSplits
+
+EVAL_SEED = 2025
+N_PROTOCOL_IMAGES = 100
+N_PAIRS = 25
+N_FRAMES = 10
+N_LATENT = 1000
+BATCH = 500
+
+
+def evaluation_indices(n_test: int, seed: int = EVAL_SEED) -> dict[str, np.ndarray]:
+    """The fixed subsets: 100 reconstruction images, 25 interpolation pairs, <=1000 latent codes."""
+    rng = np.random.default_rng(seed)
+    n_pairs = min(N_PAIRS, n_test // 2)
+    return {
+        "reconstruction": np.sort(rng.choice(n_test, size=min(N_PROTOCOL_IMAGES, n_test), replace=False)),
+        "interpolation": rng.choice(n_test, size=2 * n_pairs, replace=False).reshape(n_pairs, 2),
+        "latent": np.sort(rng.choice(n_test, size=min(N_LATENT, n_test), replace=False)),
+    }
+
+
+def _batched(fn, x: torch.Tensor, batch: int = BATCH) -> torch.Tensor:
+    return torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+def _summarise(per_image: dict[str, torch.Tensor]) -> dict:
+    arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in per_image.items()}
+    return {
+        "per_image": arrays,
+        "mean": {k: float(v.mean()) for k, v in arrays.items()},
+        "std": {k: float(v.std(ddof=1)) if len(v) > 1 else float("nan") for k, v in arrays.items()},
+    }
+
+
+def reconstructions(model: nn.Module, x: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    """Mean-code and sampled reconstructions of ``x`` (sampling seeded by ``seed``)."""
+    with torch.no_grad():
+        mean = _batched(lambda b: latent.decode(model, latent.encode_mean(model, b)), x)
+    torch.manual_seed(seed)
+    sampled = _batched(lambda b: latent.reconstruct_sampled(model, b), x)
+    return {"mean": mean.float(), "sampled": sampled.float()}
+
+
+def interpolation_frames(model: nn.Module, x: torch.Tensor, pairs: np.ndarray) -> torch.Tensor:
+    """Frames [S, K, 28, 28] decoded along straight lines between the pairs' mean codes."""
+    with torch.no_grad():
+        z1 = latent.encode_mean(model, x[pairs[:, 0]])
+        z2 = latent.encode_mean(model, x[pairs[:, 1]])
+        codes = metrics.interpolation_codes(z1, z2, N_FRAMES)  # [S, K, D]
+        frames = latent.decode(model, codes.reshape(-1, codes.shape[-1]))
+    return frames.reshape(len(pairs), N_FRAMES, 28, 28).float()
+
+
+def evaluate_model(
+    model: nn.Module, splits: MNISTSplits, seed: int, device: str | torch.device = "cpu"
+) -> dict:
+    """Metrics, evaluation indices and sample outputs of one trained model (schema v1 blocks).
+
+    The model is moved to the default memory format first: training may use channels_last,
+    and a model restored from a results file must give bit-identical numbers.
+    """
+    model.to(device=device, memory_format=torch.contiguous_format).eval()
+    x = splits.test_x.to(device)
+    idx = evaluation_indices(len(x))
+    recon = reconstructions(model, x, seed)
+    full = {kind: metrics.reconstruction_metrics(x, r) for kind, r in recon.items()}
+    protocol = torch.as_tensor(idx["reconstruction"], device=x.device)
+    rec_block = {}
+    for kind, per_image in full.items():
+        rec_block[f"full_{kind}"] = _summarise(per_image)
+        rec_block[f"protocol_{kind}"] = _summarise({k: v[protocol] for k, v in per_image.items()})
+    frames = interpolation_frames(model, x, idx["interpolation"])
+    interp = {k: v.cpu().numpy().astype(np.float32) for k, v in metrics.interpolation_metrics(frames).items()}
+    with torch.no_grad():
+        codes = latent.encode_mean(model, x[idx["latent"]])
+    f16 = lambda t: t.detach().cpu().reshape(-1, 28, 28).numpy().astype(np.float16)  # noqa: E731
+    return {
+        "metrics": {
+            "reconstruction": rec_block,
+            "interpolation": {
+                "per_sequence": interp,
+                "mean": {k: float(v.mean()) for k, v in interp.items()},
+                "std": {k: float(v.std(ddof=1)) if len(v) > 1 else float("nan") for k, v in interp.items()},
+            },
+        },
+        "eval_indices": idx,
+        "samples": {
+            "originals": f16(x[protocol]),
+            "reconstructions_sampled": f16(recon["sampled"][protocol]),
+            "reconstructions_mean": f16(recon["mean"][protocol]),
+            "interpolations": frames.cpu().numpy().astype(np.float16),
+            "latent_codes": codes.detach().cpu().numpy().astype(np.float32),
+            "latent_labels": splits.test_y[idx["latent"]].cpu().numpy().astype(np.int64),
+        },
+    }

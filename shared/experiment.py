@@ -1,0 +1,235 @@
+"""One (model, seed) run end to end, step by step as the training notebooks call it.
+
+Profiles are budgets on one code path (the notebook's ``profile`` parameter):
+- ``smoke``: a few hundred images, 1 epoch: for tests, seconds per notebook.
+- ``quick``: the newcomer's first run on a 2-core CPU: all 22 models in <= 15 minutes.
+- ``paper``: the study's protocol: full MNIST, <= 100 epochs, early stopping 10, seeds 42/123/456.
+Every way a profile departs from the study is listed in ``Profile.deviations`` and stored with
+the run, so tables and captions can say so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from shared import registry, results
+from shared.data import MNISTSplits, load_mnist
+from shared.training import TrainResult, TrainSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PAPER_SEEDS = (42, 123, 456)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A training budget; ``overrides`` give per-model budgets (the expensive IWAE variants)."""
+
+    name: str
+    epochs: int
+    patience: int
+    n_train: int | None  # None = the whole training split
+    n_eval: int | None  # None = the whole validation and test splits
+    seeds: tuple[int, ...]
+    description: str
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def budget(self, model: str) -> dict[str, Any]:
+        base = {
+            "epochs": self.epochs,
+            "patience": self.patience,
+            "n_train": self.n_train,
+            "n_eval": self.n_eval,
+        }
+        return {**base, **self.overrides.get(model, {})}
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        epochs=1,
+        patience=10,
+        n_train=256,
+        n_eval=128,
+        seeds=(42,),
+        description="256 training images, 128 validation/test images, 1 epoch: a test of the code path",
+    ),
+    "quick": Profile(
+        name="quick",
+        epochs=8,
+        patience=10,
+        n_train=None,
+        n_eval=None,
+        seeds=(42,),
+        description="the embedded 4,000-image default (or full MNIST if given), 8 epochs, 1 seed",
+        overrides={
+            "MIWAE": {"epochs": 2, "n_train": 1000},
+            "PIWAE": {"epochs": 2, "n_train": 1000},
+        },
+    ),
+    "paper": Profile(
+        name="paper",
+        epochs=100,
+        patience=10,
+        n_train=None,
+        n_eval=None,
+        seeds=PAPER_SEEDS,
+        description="the study's protocol: full MNIST, <= 100 epochs, early stopping 10, seeds 42/123/456",
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}") from None
+
+
+def run_budget(
+    model: str,
+    profile: str,
+    epochs: int | None = None,
+    patience: int | None = None,
+    n_train: int | None = None,
+) -> dict[str, Any]:
+    """The profile's budget for ``model``, with explicit notebook parameters taking precedence."""
+    registry.get_spec(model)
+    budget = get_profile(profile).budget(model)
+    for key, value in (("epochs", epochs), ("patience", patience), ("n_train", n_train)):
+        if value is not None:
+            budget[key] = value
+    return budget
+
+
+def load_data(budget: dict[str, Any], data_dir: str | None = None, profile: str = "quick") -> MNISTSplits:
+    """MNIST for this run; the paper profile refuses the embedded subset."""
+    splits = load_mnist(
+        data_dir, n_train=budget["n_train"], n_eval=budget["n_eval"], data_root=PROJECT_ROOT / "data"
+    )
+    if profile == "paper" and not splits.is_full_mnist:
+        raise ValueError(
+            "the paper profile needs full MNIST: pass data_dir or set MNIST_DIR (see README 'Getting full MNIST')"
+        )
+    return splits
+
+
+def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> list[str]:
+    """How this run departs from the study's protocol, in words (for captions and tables)."""
+    out = []
+    if not splits.is_full_mnist:
+        out.append(f"data: {splits.source} instead of full MNIST")
+    elif len(splits.train_x) != 50_000:
+        out.append(f"{len(splits.train_x)} training images instead of 50,000")
+    if budget["epochs"] != 100:
+        out.append(f"at most {budget['epochs']} epochs instead of 100")
+    if budget["patience"] != 10:
+        out.append(f"early-stopping patience {budget['patience']} instead of 10")
+    if budget.get("n_eval") is not None:
+        out.append(f"only {len(splits.test_x)} test images")
+    return out
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        commit = out.stdout.strip() or "unknown"
+        return commit + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    import pythae
+
+    return {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "pythae": getattr(pythae, "__version__", "0.1.2"),
+        "numpy": np.__version__,
+    }
+
+
+def run_record(
+    model: str,
+    profile: str,
+    budget: dict[str, Any],
+    splits: MNISTSplits,
+    result: TrainResult,
+    evaluation: dict | None,
+) -> dict[str, Any]:
+    """Everything about one run as plain data (schema: shared/results.py)."""
+    spec = registry.get_spec(model)
+    record = results.to_plain(
+        {
+            "seed": result.settings["seed"],
+            "status": result.status,
+            "failure": result.failure,
+            "profile": profile,
+            "config": {
+                "model": model,
+                "display_name": spec.display_name,
+                "family": spec.family,
+                "model_config": registry.config_as_dict(result.model.model_config),
+                "training": {**result.settings, "budget": budget},
+                "data": splits.describe(),
+                "deviations": deviations(profile, budget, splits),
+                "device": result.device,
+                "versions": versions(),
+                "git_commit": _git_commit(),
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            },
+            "history": result.history,
+            "training": result.summary(),
+            "metrics": None if evaluation is None else evaluation["metrics"],
+            "eval_indices": None if evaluation is None else evaluation["eval_indices"],
+            "samples": None if evaluation is None else evaluation["samples"],
+        }
+    )
+    # weights stay numpy arrays, 0-d ones included (to_plain would turn those into scalars)
+    record["weights"] = {k: v.detach().cpu().numpy() for k, v in result.model.state_dict().items()}
+    return record
+
+
+def restore_model(model: str, run: dict) -> torch.nn.Module:
+    """Rebuild ``model`` through the registry and load a stored run's best weights."""
+    training = run["config"]["training"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = registry.build_model(model, epochs=training["epochs"], variant=training.get("variant"))
+    state = {k: torch.as_tensor(np.asarray(v)) for k, v in run["weights"].items()}
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def settings_for(
+    budget: dict[str, Any], seed: int, device: str, threads: int | None, **extra
+) -> TrainSettings:
+    return TrainSettings(
+        epochs=budget["epochs"],
+        patience=budget["patience"],
+        seed=seed,
+        device=device,
+        threads=threads,
+        **extra,
+    )

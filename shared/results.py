@@ -1,0 +1,654 @@
+"""The results files: one pickle per model, written safely, read without executing code.
+
+This docstring is the authoritative description of the format (``shared/SCHEMA.md`` points here).
+
+``<results_dir>/[MODEL]_MNIST.pkl`` is a pickle of plain data only: dict, list, tuple, str, int,
+float, bool, None, bytes, numpy arrays and numpy scalars (no object arrays). It is read with a
+restricted unpickler that refuses every other class or function, so opening a results file from
+someone else cannot run code. Schema version 1::
+
+    {
+      "schema_version": 1,
+      "model": "VAE",                  # registry name; also the file-name prefix
+      "dataset": "MNIST",
+      "runs": {42: run, 123: run, ...} # int seed -> run
+    }
+    run = {
+      "seed": int,                     # equals its key in "runs"
+      "status": "ok" | "failed",
+      "failure": None | {"epoch": int, "reason": str},   # None iff status == "ok";
+                                       # epoch 0 = failed before the first epoch ended
+      "profile": "smoke" | "quick" | "paper" | "custom",
+      "config": {
+          "model": str, "display_name": str, "family": str,
+          "model_config": dict,          # every model hyper-parameter actually used
+          "training": dict,              # epochs, patience, lr, batch_size, training_mode, ...
+          "data": {"source": str, "is_full_mnist": bool, "n_train": int, "n_val": int,
+                   "n_test": int},
+          "device": str,
+          "versions": {"python": str, "torch": str, "pythae": str, "numpy": str},
+          "git_commit": str,
+          "created": str,                # ISO-8601 UTC
+      },
+      "history": {                       # equal-length lists (or 1-D arrays), one entry per epoch
+          "epoch": [1, 2, ...], "train_loss": [...], "val_loss": [...], "seconds": [...],
+          # plus model-specific components, e.g. "train_discriminator_loss", "codebook_usage"
+      },
+      "training": {"epochs_run": int, "best_epoch": int | None, "early_stopped": bool,
+                   "wall_seconds": float},   # best_epoch None only when no epoch finished
+      "metrics": None | {
+          "reconstruction": {
+              # "protocol_*": the study's 100 fixed test images; "full_*": the whole test split.
+              # "*_sampled": x_hat = Decoder(z), z ~ q(z|x) (seeded) -- the study's protocol;
+              # "*_mean":    x_hat = Decoder(mean code) -- what most users expect.
+              # Any subset of the four keys may be present (e.g. a smoke run skips "full_*").
+              "protocol_sampled" | "protocol_mean" | "full_sampled" | "full_mean": {
+                  "per_image": {"ssim": f32[n], "mse": f32[n], "psnr": f32[n], "mae": f32[n],
+                                "sharpness": f32[n]},
+                  "mean": {"ssim": float, ...}, "std": {"ssim": float, ...},
+              },
+          },
+          "interpolation": {
+              "per_sequence": {"piq": f32[25], "iss": f32[25], "issim": f32[25]},
+              "mean": {...}, "std": {...},
+          },
+      },
+      "eval_indices": None | {           # indices into the test split, identical for every model
+          "reconstruction": i64[100], "interpolation": i64[25, 2], "latent": i64[<=1000],
+      },
+      "samples": None | {
+          "originals": f16[100, 28, 28],            # the protocol reconstruction images
+          "reconstructions_sampled": f16[100, 28, 28],
+          "reconstructions_mean": f16[100, 28, 28],
+          "interpolations": f16[25, 10, 28, 28],    # frames from the mean codes
+          "latent_codes": f32[<=1000, 16], "latent_labels": i64[<=1000],
+      },
+      "weights": None | {name: ndarray},           # best weights, model.state_dict() as numpy
+    }
+
+Metric definitions are in :mod:`shared.metrics`. Extra keys are allowed anywhere (readers
+ignore them); missing required keys or wrong types are refused by :func:`validate_run`.
+
+Writing: :func:`save_run` replaces one seed of one model under a file lock
+(``<file>.lock``), writing a temporary file (``<file>.tmp*``) in the same directory and
+renaming it over the old one, so concurrent runs of different seeds never lose each other's
+results and a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import os
+import pickle
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePath
+from typing import Any, Literal
+
+import filelock
+import numpy as np
+import pandas as pd
+
+try:  # numpy >= 2
+    from numpy._core import multiarray as _np_multiarray
+    from numpy._core import numeric as _np_numeric
+except ImportError:  # numpy 1.x
+    from numpy.core import multiarray as _np_multiarray
+    from numpy.core import numeric as _np_numeric
+
+SCHEMA_VERSION = 1
+DATASET = "MNIST"
+PICKLE_PROTOCOL = 5
+LOCK_TIMEOUT_S = 600.0
+STATUSES = ("ok", "failed")
+PROFILES = ("smoke", "quick", "paper", "custom")
+RECONSTRUCTION_SETS = ("protocol_sampled", "protocol_mean", "full_sampled", "full_mean")
+EVAL_SETS = (*RECONSTRUCTION_SETS, "interpolation")
+RECONSTRUCTION_METRICS = ("ssim", "mse", "psnr", "mae", "sharpness")
+INTERPOLATION_METRICS = ("piq", "iss", "issim")
+TOP_LEVEL_KEYS = ("schema_version", "model", "dataset", "runs")
+RUN_KEYS = (
+    "seed", "status", "failure", "profile", "config", "history", "training",
+    "metrics", "eval_indices", "samples", "weights",
+)  # fmt: skip
+CONFIG_KEYS = (
+    "model", "display_name", "family", "model_config", "training", "data",
+    "device", "versions", "git_commit", "created",
+)  # fmt: skip
+DATA_KEYS = ("source", "is_full_mnist", "n_train", "n_val", "n_test")
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "seconds")
+TRAINING_KEYS = ("epochs_run", "best_epoch", "early_stopped", "wall_seconds")
+
+
+class ResultsError(Exception):
+    """A results file is missing, unreadable, unsafe or not in the schema; says which and why."""
+
+    def __init__(self, source: str | os.PathLike, problem: str) -> None:
+        self.source, self.problem = str(source), problem
+        super().__init__(f"{self.source}: {problem}")
+
+
+# ---------------------------------------------------------------- safe loading
+
+_NUMPY_GLOBALS = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("multiarray", "_reconstruct"): _np_multiarray._reconstruct,
+    ("multiarray", "scalar"): _np_multiarray.scalar,
+    ("numeric", "_frombuffer"): _np_numeric._frombuffer,
+}
+_BUILTIN_GLOBALS = {
+    "set": set, "frozenset": frozenset, "bytearray": bytearray,
+    "complex": complex, "bytes": bytes,
+}  # fmt: skip
+
+
+def _allowed_global(module: str, name: str) -> Any | None:
+    """The object a plain-data pickle may reference, or None (refused)."""
+    if module in ("builtins", "__builtin__"):
+        return _BUILTIN_GLOBALS.get(name)
+    if (module, name) == ("_codecs", "encode"):  # bytes in protocol-2 pickles
+        import codecs
+
+        return codecs.encode
+    if module in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        return _NUMPY_GLOBALS.get(("multiarray", name))
+    if module in ("numpy._core.numeric", "numpy.core.numeric"):
+        return _NUMPY_GLOBALS.get(("numeric", name))
+    return _NUMPY_GLOBALS.get((module, name))
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        found = _allowed_global(module, name)
+        if found is None:
+            raise _Refused(f"{module}.{name}")
+        return found
+
+
+class _Refused(Exception):
+    pass
+
+
+def _unpickle(path: Path) -> Any:
+    try:
+        with open(path, "rb") as f:
+            return _PlainDataUnpickler(f).load()
+    except FileNotFoundError:
+        raise ResultsError(path, "file not found") from None
+    except _Refused as e:
+        raise ResultsError(path, f"refused to load {e}: results files may only contain plain data") from None
+    except OSError as e:
+        raise ResultsError(path, f"cannot read: {e}") from e
+    except Exception as e:  # EOFError, UnpicklingError, ValueError, ... from a damaged file
+        raise ResultsError(path, f"truncated or corrupt pickle ({type(e).__name__}: {e})") from e
+
+
+def _check_top_level(data: Any, path: Path) -> None:
+    if not isinstance(data, dict):
+        raise ResultsError(path, f"expected a dict at top level, got {type(data).__name__}")
+    missing = [k for k in TOP_LEVEL_KEYS if k not in data]
+    if missing:
+        raise ResultsError(path, f"missing top-level keys {missing}")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ResultsError(
+            path,
+            f"unknown schema_version {data['schema_version']!r} (this code reads version {SCHEMA_VERSION})",
+        )
+    if not isinstance(data["runs"], dict):
+        raise ResultsError(path, "'runs' must be a dict seed -> run")
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """Load and validate one results file; any problem raises :class:`ResultsError`."""
+    path = Path(path)
+    data = _unpickle(path)
+    _check_top_level(data, path)
+    for seed, run in data["runs"].items():
+        validate_run(run, source=f"{path} [seed {seed!r}]")
+        if run["seed"] != seed:
+            raise ResultsError(path, f"run under key {seed!r} says seed {run['seed']!r}")
+    return data
+
+
+# ---------------------------------------------------------------- plain data
+
+
+def to_plain(obj: Any) -> Any:
+    """Recursively convert to the plain data a results file may hold.
+
+    torch tensors -> numpy arrays (0-d ones stay 0-d arrays, so a state dict's
+    ``num_batches_tracked`` reloads with its shape), numpy scalars -> Python scalars, tuples kept, ``Path`` -> str, dataclasses (incl. pythae configs) -> dict.
+    Anything else that is not plain raises TypeError, so a stray object is caught when saving
+    rather than making the file unreadable by :func:`load_results`.
+    """
+    if isinstance(obj, np.generic):  # before the builtins: np.float64 is a float subclass
+        return _plain_scalar(obj.item(), obj)
+    if obj is None or type(obj) in (bool, int, float, str, bytes):  # not subclasses (enums)
+        return obj
+    if isinstance(obj, np.ndarray):
+        return _plain_array(obj)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.Tensor):
+        return _plain_tensor(obj)
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, Mapping):
+        return {to_plain(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(to_plain(v) for v in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    raise TypeError(f"not plain data, cannot go into a results file: {type(obj).__qualname__}")
+
+
+def _plain_scalar(value: Any, original: Any) -> Any:
+    if isinstance(value, (bool, int, float, complex, str, bytes)):
+        return value
+    raise TypeError(f"numpy scalar of unsupported type {type(original).__qualname__}")
+
+
+def _plain_array(arr: np.ndarray) -> Any:
+    if arr.dtype.hasobject:
+        raise TypeError("numpy object arrays are not plain data")
+    return arr
+
+
+def _plain_tensor(t: Any) -> Any:
+    t = t.detach().cpu().resolve_conj().resolve_neg()
+    try:
+        arr = t.numpy()
+    except TypeError:  # bfloat16 & co. have no numpy dtype
+        arr = t.float().numpy()
+    return _plain_array(arr.copy())  # a copy: later in-place updates must not leak in
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _need(cond: bool, source: str, problem: str) -> None:
+    if not cond:
+        raise ResultsError(source, problem)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _need_dict(d: Any, keys: Iterable[str], source: str, where: str) -> None:
+    _need(isinstance(d, dict), source, f"{where} must be a dict, got {type(d).__name__}")
+    missing = [k for k in keys if k not in d]
+    _need(not missing, source, f"{where} is missing keys {missing}")
+
+
+def validate_run(run: Any, source: str | os.PathLike = "<run>") -> None:
+    """Check one run against the schema; raise :class:`ResultsError` naming ``source`` if not."""
+    source = str(source)
+    _need_dict(run, RUN_KEYS, source, "run")
+    _need(_is_int(run["seed"]), source, f"seed must be an int, got {run['seed']!r}")
+    _need(run["status"] in STATUSES, source, f"status must be one of {STATUSES}")
+    _need(run["profile"] in PROFILES, source, f"profile must be one of {PROFILES}")
+    _check_failure(run, source)
+    _check_config(run["config"], source)
+    _check_history(run["history"], source)
+    _check_training(run["training"], source)
+    if run["metrics"] is not None:
+        _check_metrics(run["metrics"], source)
+    for key in ("eval_indices", "samples", "weights"):
+        _check_arrays(run[key], source, key)
+
+
+def _check_failure(run: dict, source: str) -> None:
+    failure = run["failure"]
+    if run["status"] == "ok":
+        _need(failure is None, source, "failure must be None when status is 'ok'")
+        return
+    _need_dict(failure, ("epoch", "reason"), source, "failure")
+    _need(_is_int(failure["epoch"]), source, "failure.epoch must be an int")
+    _need(isinstance(failure["reason"], str), source, "failure.reason must be a str")
+
+
+def _check_config(config: Any, source: str) -> None:
+    _need_dict(config, CONFIG_KEYS, source, "config")
+    for key in ("model", "display_name", "family", "device", "git_commit", "created"):
+        _need(isinstance(config[key], str), source, f"config.{key} must be a str")
+    for key in ("model_config", "training", "versions"):
+        _need(isinstance(config[key], dict), source, f"config.{key} must be a dict")
+    data = config["data"]
+    _need_dict(data, DATA_KEYS, source, "config.data")
+    _need(isinstance(data["source"], str), source, "config.data.source must be a str")
+    _need(
+        isinstance(data["is_full_mnist"], bool),
+        source,
+        "config.data.is_full_mnist: bool",
+    )
+    for key in ("n_train", "n_val", "n_test"):
+        _need(_is_int(data[key]), source, f"config.data.{key} must be an int")
+
+
+def _check_history(history: Any, source: str) -> None:
+    _need_dict(history, HISTORY_KEYS, source, "history")
+    lengths = set()
+    for key, values in history.items():
+        ok = isinstance(values, list) or (isinstance(values, np.ndarray) and values.ndim == 1)
+        _need(ok, source, f"history.{key} must be a list or 1-D array")
+        lengths.add(len(values))
+    _need(len(lengths) <= 1, source, f"history lists differ in length: {sorted(lengths)}")
+
+
+def _check_training(training: Any, source: str) -> None:
+    _need_dict(training, TRAINING_KEYS, source, "training")
+    _need(_is_int(training["epochs_run"]), source, "training.epochs_run must be an int")
+    best = training["best_epoch"]
+    _need(
+        best is None or _is_int(best),
+        source,
+        "training.best_epoch must be an int or None",
+    )
+    _need(
+        isinstance(training["early_stopped"], bool),
+        source,
+        "training.early_stopped: bool",
+    )
+    _need(_is_number(training["wall_seconds"]), source, "training.wall_seconds: number")
+
+
+def _check_metrics(metrics: Any, source: str) -> None:
+    _need_dict(metrics, ("reconstruction", "interpolation"), source, "metrics")
+    recon = metrics["reconstruction"]
+    _need(isinstance(recon, dict), source, "metrics.reconstruction must be a dict")
+    unknown = set(recon) - set(RECONSTRUCTION_SETS)
+    _need(not unknown, source, f"unknown reconstruction sets {sorted(unknown)}")
+    for name, block in recon.items():
+        _check_block(block, "per_image", RECONSTRUCTION_METRICS, source, f"reconstruction.{name}")
+    interp = metrics["interpolation"]
+    if interp is not None:
+        _check_block(interp, "per_sequence", INTERPOLATION_METRICS, source, "interpolation")
+
+
+def _check_block(block: Any, per: str, names: tuple, source: str, where: str) -> None:
+    where = f"metrics.{where}"
+    _need_dict(block, (per, "mean", "std"), source, where)
+    for part in (per, "mean", "std"):
+        _need_dict(block[part], names, source, f"{where}.{part}")
+    lengths = set()
+    for name in names:
+        values = block[per][name]
+        ok = isinstance(values, np.ndarray) and values.ndim == 1
+        _need(ok, source, f"{where}.{per}.{name} must be a 1-D numpy array")
+        lengths.add(len(values))
+        for part in ("mean", "std"):
+            _need(_is_number(block[part][name]), source, f"{where}.{part}.{name}: number")
+    _need(len(lengths) == 1, source, f"{where}.{per} arrays differ in length")
+
+
+def _check_arrays(block: Any, source: str, where: str) -> None:
+    if block is None:
+        return
+    _need(isinstance(block, dict), source, f"{where} must be None or a dict")
+    for key, value in block.items():
+        ok = isinstance(value, np.ndarray)
+        _need(
+            ok,
+            source,
+            f"{where}.{key} must be a numpy array, got {type(value).__name__}",
+        )
+
+
+# ---------------------------------------------------------------- writing
+
+
+def results_path(results_dir: str | os.PathLike, model: str) -> Path:
+    """``results_dir / f"{model}_MNIST.pkl"``."""
+    if not model or any(sep in model for sep in ("/", "\\", os.sep)) or model.startswith("."):
+        raise ValueError(f"invalid model name for a file name: {model!r}")
+    return Path(results_dir) / f"{model}_{DATASET}.pkl"
+
+
+def _empty_file(model: str) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "dataset": DATASET,
+        "runs": {},
+    }
+
+
+def _write_atomically(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(data, f, protocol=PICKLE_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); silently skipped where unsupported."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_run(results_dir: str | os.PathLike, model: str, seed: int, run: Mapping) -> Path:
+    """Store ``run`` as ``seed`` of ``model``, replacing only that seed; returns the file path.
+
+    Safe against concurrent writers (file lock) and crashes (temp file + ``os.replace``). An
+    existing file that cannot be loaded is left untouched and raises :class:`ResultsError`,
+    since overwriting it would destroy the other seeds.
+    """
+    path = results_path(results_dir, model)
+    seed = operator.index(seed)  # np.int64 -> int: keys must be plain too
+    run = to_plain(run)
+    validate_run(run, source=f"{path} [seed {seed!r}, not saved]")
+    _need(run["seed"] == seed, str(path), f"run['seed']={run['seed']!r} but seed={seed!r}")
+    _need(
+        run["config"]["model"] == model,
+        str(path),
+        f"run is for {run['config']['model']!r}",
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with filelock.FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
+            data = load_results(path) if path.exists() else _empty_file(model)
+            _need(data["model"] == model, str(path), f"file holds model {data['model']!r}")
+            data["runs"][seed] = run
+            _write_atomically(path, data)
+    except filelock.Timeout:
+        raise ResultsError(path, f"lock {path}.lock held for over {LOCK_TIMEOUT_S:.0f} s") from None
+    return path
+
+
+# ---------------------------------------------------------------- reading many
+
+
+def _model_from_path(path: Path) -> str:
+    return path.name[: -len(f"_{DATASET}.pkl")]
+
+
+def load_results_dir(
+    results_dir: str | os.PathLike,
+    models: Iterable[str] | None = None,
+    errors: Literal["raise", "warn"] = "raise",
+) -> dict[str, dict]:
+    """Load ``model -> file`` for the given models (default: every ``*_MNIST.pkl`` there).
+
+    With ``errors="warn"`` a missing or unreadable file is reported as a warning and skipped,
+    so a notebook can still show the models that did finish.
+    """
+    if errors not in ("raise", "warn"):
+        raise ValueError("errors must be 'raise' or 'warn'")
+    results_dir = Path(results_dir)
+    if models is None:
+        paths = sorted(results_dir.glob(f"*_{DATASET}.pkl"))
+    else:
+        paths = [results_path(results_dir, m) for m in models]
+    loaded = {}
+    for path in paths:
+        try:
+            data = load_results(path)
+            _need(
+                data["model"] == _model_from_path(path),
+                str(path),
+                "model/file name mismatch",
+            )
+        except ResultsError as e:
+            if errors == "raise":
+                raise
+            warnings.warn(f"skipped: {e}", stacklevel=2)
+            continue
+        loaded[_model_from_path(path)] = data
+    return loaded
+
+
+def is_done(results_dir: str | os.PathLike, model: str, seed: int, profile: str) -> bool:
+    """True when ``seed`` of ``model`` is stored with status ok for ``profile`` (for resume).
+
+    A missing file means not done; an unreadable one raises :class:`ResultsError`.
+    """
+    path = results_path(results_dir, model)
+    if not path.exists():
+        return False
+    run = load_results(path)["runs"].get(int(seed))
+    return run is not None and run["status"] == "ok" and run["profile"] == profile
+
+
+# ---------------------------------------------------------------- tidy frames
+
+
+def _as_results(results: Mapping) -> Mapping[str, dict]:
+    """Accept either ``model -> file`` or a single loaded file."""
+    if "schema_version" in results and "runs" in results:
+        return {results["model"]: results}
+    return results
+
+
+def _runs(results: Mapping) -> Iterable[tuple[str, int, dict]]:
+    for model, data in _as_results(results).items():
+        for seed in sorted(data["runs"]):
+            yield model, seed, data["runs"][seed]
+
+
+def _metric_blocks(run: dict) -> Iterable[tuple[str, dict]]:
+    """``(eval_set, block)`` for every evaluation stored in an ok run."""
+    metrics = run["metrics"]
+    if run["status"] != "ok" or metrics is None:
+        return
+    for name in RECONSTRUCTION_SETS:
+        if name in metrics["reconstruction"]:
+            yield name, metrics["reconstruction"][name]
+    if metrics.get("interpolation") is not None:
+        yield "interpolation", metrics["interpolation"]
+
+
+METRICS_COLUMNS = [
+    "model", "seed", "status", "profile", "data_source", "eval_set", "metric", "value",
+]  # fmt: skip
+PER_ITEM_COLUMNS = ["model", "seed", "item", "metric", "value"]
+RUNS_COLUMNS = [
+    "model", "seed", "status", "failure_reason", "failure_epoch", "epochs_run", "best_epoch",
+    "early_stopped", "wall_seconds", "device", "profile", "data_source", "n_train",
+    "display_name", "family",
+]  # fmt: skip
+
+
+def metrics_frame(results: Mapping) -> pd.DataFrame:
+    """One row per model x seed x eval_set x metric, ``value`` = that run's stored mean.
+
+    Failed runs and runs without metrics contribute no rows (see :func:`runs_frame`).
+    """
+    rows = []
+    for model, seed, run in _runs(results):
+        common = {
+            "model": model, "seed": seed, "status": run["status"], "profile": run["profile"],
+            "data_source": run["config"]["data"]["source"],
+        }  # fmt: skip
+        for eval_set, block in _metric_blocks(run):
+            for metric, value in block["mean"].items():
+                rows.append({**common, "eval_set": eval_set, "metric": metric, "value": value})
+    return pd.DataFrame(rows, columns=METRICS_COLUMNS).astype({"value": float})
+
+
+def per_item_frame(results: Mapping, eval_set: str) -> pd.DataFrame:
+    """Per-image (or per-sequence) values of one eval set: columns model, seed, item, metric,
+    value; ``item`` is the position within the eval set."""
+    if eval_set not in EVAL_SETS:
+        raise ValueError(f"eval_set must be one of {EVAL_SETS}, got {eval_set!r}")
+    per = "per_sequence" if eval_set == "interpolation" else "per_image"
+    frames = []
+    for model, seed, run in _runs(results):
+        for name, block in _metric_blocks(run):
+            if name != eval_set:
+                continue
+            for metric, values in block[per].items():
+                values = np.asarray(values, dtype=np.float64)
+                frames.append(pd.DataFrame({
+                    "model": model, "seed": seed, "item": np.arange(len(values)),
+                    "metric": metric, "value": values,
+                }))  # fmt: skip
+    if not frames:
+        return pd.DataFrame(columns=PER_ITEM_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[PER_ITEM_COLUMNS]
+
+
+def _run_row(model: str, seed: int, run: dict) -> dict:
+    failure = run["failure"] or {}
+    config, training = run["config"], run["training"]
+    return {
+        "model": model, "seed": seed, "status": run["status"],
+        "failure_reason": failure.get("reason"), "failure_epoch": failure.get("epoch"),
+        "epochs_run": training["epochs_run"], "best_epoch": training["best_epoch"],
+        "early_stopped": training["early_stopped"], "wall_seconds": training["wall_seconds"],
+        "device": config["device"], "profile": run["profile"],
+        "data_source": config["data"]["source"], "n_train": config["data"]["n_train"],
+        "display_name": config["display_name"], "family": config["family"],
+    }  # fmt: skip
+
+
+def runs_frame(results: Mapping) -> pd.DataFrame:
+    """One row per model x seed, failed runs included, with how the run went."""
+    rows = [_run_row(model, seed, run) for model, seed, run in _runs(results)]
+    frame = pd.DataFrame(rows, columns=RUNS_COLUMNS)
+    ints = {c: "Int64" for c in ("seed", "failure_epoch", "epochs_run", "best_epoch", "n_train")}
+    return frame.astype({**ints, "wall_seconds": float, "early_stopped": bool})
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m shared.results is-done DIR MODEL SEED PROFILE``: exit 0 done, 1 not, 2 error."""
+    if len(argv) != 5 or argv[0] != "is-done":
+        print(_main.__doc__, file=sys.stderr)
+        return 2
+    try:
+        return 0 if is_done(argv[1], argv[2], int(argv[3]), argv[4]) else 1
+    except (ResultsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,107 @@
+"""A run end to end: train, evaluate, save, reload, restore weights, re-evaluate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from shared import evaluation, experiment, results
+from shared.training import TrainSettings, train_model
+
+
+def _assert_same_metrics(a: dict, b: dict) -> None:
+    for eval_set, block in a["reconstruction"].items():
+        for k, v in block["per_image"].items():
+            np.testing.assert_array_equal(
+                v, b["reconstruction"][eval_set]["per_image"][k], err_msg=f"{eval_set}/{k}"
+            )
+    for k, v in a["interpolation"]["per_sequence"].items():
+        np.testing.assert_array_equal(v, b["interpolation"]["per_sequence"][k], err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def vae_run(embedded_splits, tmp_path_factory):
+    torch.set_num_threads(1)
+    budget = experiment.run_budget("VAE", "quick", epochs=1)
+    splits = embedded_splits
+    result = train_model("VAE", splits, TrainSettings(epochs=1, seed=42, progress=False))
+    ev = evaluation.evaluate_model(result.model, splits, seed=42)
+    record = experiment.run_record("VAE", "quick", budget, splits, result, ev)
+    out_dir = tmp_path_factory.mktemp("results")
+    path = results.save_run(out_dir, "VAE", 42, record)
+    return result, ev, path
+
+
+def test_saved_reloaded_restored_model_gives_identical_metrics(vae_run):
+    _, ev, path = vae_run
+    stored = results.load_results(path)["runs"][42]
+    model = experiment.restore_model("VAE", stored)
+    again = evaluation.evaluate_model(model, _splits_of(stored), seed=42)
+    _assert_same_metrics(ev["metrics"], again["metrics"])
+    _assert_same_metrics(stored["metrics"], again["metrics"])
+
+
+def _splits_of(run):
+    import warnings
+
+    from shared.data import load_embedded
+
+    assert run["config"]["data"]["n_test"] == 500
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_embedded()
+
+
+def test_one_epoch_vae_file_is_small_and_complete(vae_run):
+    _, ev, path = vae_run
+    size_mb = path.stat().st_size / 1e6
+    print(f"1-epoch VAE results file: {size_mb:.2f} MB")
+    assert size_mb < 5
+    run = results.load_results(path)["runs"][42]
+    assert run["status"] == "ok" and run["profile"] == "quick"
+    assert run["config"]["data"]["source"].startswith("embedded")
+    assert any("instead of full MNIST" in d for d in run["config"]["deviations"])
+    assert set(run["metrics"]["reconstruction"]) == {
+        "protocol_sampled",
+        "protocol_mean",
+        "full_sampled",
+        "full_mean",
+    }
+    assert run["metrics"]["reconstruction"]["protocol_sampled"]["per_image"]["ssim"].shape == (100,)
+    assert run["metrics"]["reconstruction"]["full_mean"]["per_image"]["mse"].shape == (500,)
+    assert run["samples"]["interpolations"].shape == (25, 10, 28, 28)
+    assert run["samples"]["latent_codes"].shape == (500, 16)
+
+
+def test_evaluation_indices_fixed_and_disjoint_pairs():
+    a, b = evaluation.evaluation_indices(10_000), evaluation.evaluation_indices(10_000)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert a["reconstruction"].shape == (100,) and a["interpolation"].shape == (25, 2)
+    assert len(np.unique(a["interpolation"])) == 50 and a["latent"].shape == (1000,)
+    small = evaluation.evaluation_indices(64)
+    assert small["interpolation"].shape == (25, 2) and small["latent"].shape == (64,)
+
+
+def test_sampled_reconstruction_is_seeded(vae_run):
+    result, _, _ = vae_run
+    x = torch.rand(8, 1, 28, 28)
+    a = evaluation.reconstructions(result.model, x, seed=3)["sampled"]
+    b = evaluation.reconstructions(result.model, x, seed=3)["sampled"]
+    c = evaluation.reconstructions(result.model, x, seed=4)["sampled"]
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_profiles_and_budgets():
+    assert experiment.run_budget("MIWAE", "quick")["n_train"] == 1000
+    assert experiment.run_budget("VAE", "paper") == {
+        "epochs": 100,
+        "patience": 10,
+        "n_train": None,
+        "n_eval": None,
+    }
+    assert experiment.run_budget("VAE", "smoke", epochs=3)["epochs"] == 3
+    assert experiment.get_profile("paper").seeds == (42, 123, 456)
+    with pytest.raises(ValueError, match="unknown profile"):
+        experiment.get_profile("fast")
