@@ -87,6 +87,13 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def default_results_dir(profile: str) -> Path:
+    """paper_results/ for the paper profile (published results); results/<profile>/ otherwise,
+    so quick and smoke runs never mix with, or get committed as, the published results."""
+    get_profile(profile)
+    return PROJECT_ROOT / ("paper_results" if profile == "paper" else f"results/{profile}")
+
+
 def get_profile(name: str) -> Profile:
     try:
         return PROFILES[name]

@@ -37,6 +37,17 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str, dpi: int = 150) -> 
     return paths
 
 
+def show(fig: Figure, dpi: int = 100) -> None:
+    """Display a pyplot-free figure as a PNG in Jupyter (works in papermill-executed notebooks)."""
+    import io
+
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    display(Image(data=buffer.getvalue(), format="png"))
+
+
 def _metadata(ext: str) -> dict[str, object]:
     """Drop creation dates so that re-running gives the same files."""
     return {"CreationDate": None} if ext == "pdf" else {}

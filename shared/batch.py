@@ -1,0 +1,297 @@
+"""The batch runner behind ``run_all.sh``: every (model, seed) notebook through papermill, then
+the evaluation notebook.
+
+Resumable: a (model, seed) already stored with status ok for the same profile is skipped
+(unless ``--force``), and results are written by each run as soon as it finishes, so an
+interrupted batch restarted with the same command only runs what is missing. A run that
+diverges is stored as failed and the batch goes on; a run that crashes is reported with the
+path of its executed notebook, the batch goes on, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared import experiment, registry, results
+
+ROOT = experiment.PROJECT_ROOT
+NOTEBOOKS = ROOT / "notebooks"
+# Rough cost of one epoch relative to VAE, to start the slow runs first (shortest total time).
+COST_HINT = {"MIWAE": 50, "PIWAE": 50, "RHVAE": 8, "CIWAE": 10, "HVAE": 4, "IWAE": 3, "RAE_GP": 3, "VAMP": 2}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad flags: one line on stderr and exit status 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"run_all.sh: error: {message} (see ./run_all.sh --help)\n")
+        raise SystemExit(2)
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seeds given")
+    return seeds
+
+
+def _model_list(text: str) -> list[str]:
+    try:
+        return registry.parse_model_list(text)
+    except registry.UnknownModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = OneLineParser(
+        prog="run_all.sh",
+        description="Run the benchmark: every (model, seed) training notebook through papermill, "
+        "then the evaluation notebook. Resumable: finished runs are skipped.",
+    )
+    p.add_argument(
+        "--profile", choices=list(experiment.PROFILES), default="quick", help="budget (default: quick)"
+    )
+    p.add_argument(
+        "--models", type=_model_list, default=list(registry.MODEL_NAMES), help="comma list (default: the 22)"
+    )
+    p.add_argument("--seeds", type=_seed_list, default=None, help="comma list (default: the profile's seeds)")
+    p.add_argument("--jobs", type=int, default=None, help="runs side by side (default: CPU cores, 4 on CUDA)")
+    p.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (default: $MNIST_DIR)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
+    p.add_argument(
+        "--results-dir", default=None, help="default: paper_results/ (paper) or results/<profile>/"
+    )
+    p.add_argument("--force", action="store_true", help="re-run runs that are already stored as ok")
+    p.add_argument("--skip-evaluation", action="store_true", help="do not run the evaluation notebook")
+    args = p.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        p.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        p.error(f"--data-dir {args.data_dir}: no such folder")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            p.error("--device cuda but CUDA is not available on this machine")
+    return args
+
+
+@dataclass
+class Outcome:
+    model: str
+    seed: int
+    status: str  # ok | failed | crashed | skipped
+    seconds: float
+    note: str = ""
+
+
+def output_dirs(profile: str, results_dir: str | None) -> dict[str, Path]:
+    res = Path(results_dir) if results_dir else experiment.default_results_dir(profile)
+    base = ROOT if profile == "paper" and results_dir is None else res
+    return {
+        "results": res,
+        "executed": NOTEBOOKS / "executed" / profile,
+        "figures": base / "figures",
+        "tables": base / "tables",
+    }
+
+
+def papermill_command(notebook: Path, output: Path, params: dict) -> list[str]:
+    cmd = [sys.executable, "-m", "papermill", str(notebook), str(output), "-k", "python3"]
+    cmd += ["--cwd", str(NOTEBOOKS), "--no-progress-bar", "--log-level", "WARNING"]
+    for key, value in params.items():
+        if value is not None:
+            cmd += ["-p", key, str(value)] if not isinstance(value, str) else ["-r", key, value]
+    return cmd
+
+
+class Runner:
+    """Runs the jobs, keeps the child processes so Ctrl-C can stop them cleanly."""
+
+    def __init__(self, args: argparse.Namespace, dirs: dict[str, Path]):
+        self.args, self.dirs = args, dirs
+        self.children: set[subprocess.Popen] = set()
+        jobs = args.jobs or (4 if _uses_cuda(args.device) else (os.cpu_count() or 1))
+        self.jobs = jobs
+        self.threads = None if _uses_cuda(args.device) else max(1, (os.cpu_count() or 1) // jobs)
+
+    def run_one(self, model: str, seed: int) -> Outcome:
+        if not self.args.force and results.is_done(self.dirs["results"], model, seed, self.args.profile):
+            return Outcome(model, seed, "skipped", 0.0, "already stored as ok")
+        out = self.dirs["executed"] / f"{model}_seed{seed}.ipynb"
+        params = {
+            "seed": seed,
+            "profile": self.args.profile,
+            "data_dir": self.args.data_dir,
+            "device": self.args.device,
+            "threads": self.threads,
+            "results_dir": str(self.dirs["results"]),
+        }
+        log = out.with_suffix(".log")
+        start = time.perf_counter()
+        with open(log, "w") as fh:
+            proc = subprocess.Popen(
+                papermill_command(NOTEBOOKS / f"{model}_training.ipynb", out, params),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self.children.add(proc)
+            code = proc.wait()
+            self.children.discard(proc)
+        seconds = time.perf_counter() - start
+        if code != 0:
+            return Outcome(model, seed, "crashed", seconds, f"see {out} and {log}")
+        run = results.load_results(results.results_path(self.dirs["results"], model))["runs"][seed]
+        note = (
+            "" if run["status"] == "ok" else f"{run['failure']['reason']} (epoch {run['failure']['epoch']})"
+        )
+        return Outcome(model, seed, run["status"], seconds, note)
+
+    def stop_children(self) -> None:
+        for proc in list(self.children):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _uses_cuda(device: str) -> bool:
+    if device == "cuda":
+        return True
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def ordered_jobs(models: list[str], seeds: list[int]) -> list[tuple[str, int]]:
+    """Slow models first, so parallel jobs finish close together."""
+    return sorted(((m, s) for s in seeds for m in models), key=lambda job: -COST_HINT.get(job[0], 1))
+
+
+def run_batch(runner: Runner, jobs: list[tuple[str, int]]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=runner.jobs) as pool:
+        pending: dict[Future, tuple[str, int]] = {pool.submit(runner.run_one, m, s): (m, s) for m, s in jobs}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    model, seed = pending.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except Exception as exc:  # the runner itself failed: report, go on
+                        outcome = Outcome(model, seed, "crashed", 0.0, f"{type(exc).__name__}: {exc}")
+                    outcomes.append(outcome)
+                    print(
+                        f"[{len(outcomes):>3}/{len(jobs)}] {model:<20} seed {seed:<4} {outcome.status:<8} "
+                        f"{outcome.seconds:6.1f} s  (elapsed {time.perf_counter() - t0:6.1f} s) {outcome.note}",
+                        flush=True,
+                    )
+        except KeyboardInterrupt:
+            print(
+                "\nInterrupted: stopping running notebooks. Finished runs are saved; "
+                "re-run the same command to do the rest.",
+                flush=True,
+            )
+            for fut in pending:
+                fut.cancel()
+            runner.stop_children()
+            raise
+    return outcomes
+
+
+def render_html(executed: Path) -> None:
+    """HTML copies of the executed notebooks, for browsing the appendix without Jupyter."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter()
+    for nb_path in sorted(executed.glob("*.ipynb")):
+        html = nb_path.with_suffix(".html")
+        if html.exists() and html.stat().st_mtime >= nb_path.stat().st_mtime:
+            continue
+        body, _ = exporter.from_notebook_node(nbformat.read(nb_path, as_version=4))
+        html.write_text(body)
+
+
+def run_evaluation(runner: Runner) -> Outcome:
+    dirs, start = runner.dirs, time.perf_counter()
+    out = dirs["executed"] / "evaluation.ipynb"
+    params = {
+        "results_dir": str(dirs["results"]),
+        "figures_dir": str(dirs["figures"]),
+        "tables_dir": str(dirs["tables"]),
+    }
+    with open(out.with_suffix(".log"), "w") as fh:
+        code = subprocess.call(
+            papermill_command(NOTEBOOKS / "evaluation.ipynb", out, params),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    status = "ok" if code == 0 else "crashed"
+    return Outcome(
+        "evaluation",
+        0,
+        status,
+        time.perf_counter() - start,
+        f"{out}" if code else f"figures in {dirs['figures']}",
+    )
+
+
+def summary_table(outcomes: list[Outcome]) -> str:
+    lines = [f"{'model':<20} {'seed':>5}  {'status':<8} {'seconds':>8}  note", "-" * 72]
+    for o in sorted(outcomes, key=lambda o: (o.model, o.seed)):
+        lines.append(f"{o.model:<20} {o.seed:>5}  {o.status:<8} {o.seconds:>8.1f}  {o.note}")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed", "crashed")}
+    lines.append("-" * 72)
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    seeds = args.seeds or list(experiment.get_profile(args.profile).seeds)
+    dirs = output_dirs(args.profile, args.results_dir)
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    runner = Runner(args, dirs)
+    jobs = ordered_jobs(args.models, seeds)
+    print(
+        f"run_all: profile {args.profile}, {len(args.models)} models x {len(seeds)} seeds = {len(jobs)} runs, "
+        f"{runner.jobs} at a time ({runner.threads or 'default'} threads each); results in {dirs['results']}, "
+        f"executed notebooks in {dirs['executed']}",
+        flush=True,
+    )
+    start = time.perf_counter()
+    try:
+        outcomes = run_batch(runner, jobs)
+    except KeyboardInterrupt:
+        return 130
+    if not args.skip_evaluation:
+        outcomes.append(run_evaluation(runner))
+        print(
+            f"evaluation notebook: {outcomes[-1].status} ({outcomes[-1].seconds:.1f} s) {outcomes[-1].note}",
+            flush=True,
+        )
+    render_html(dirs["executed"])
+    print(f"\n{summary_table(outcomes)}\ntotal wall time {time.perf_counter() - start:.1f} s")
+    return 1 if any(o.status == "crashed" for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The one template of the 22 training notebooks: header from the registry, then a fixed body."""
+
+from __future__ import annotations
+
+import json
+
+from shared.registry import ModelSpec, build_config, config_as_dict
+
+BOOTSTRAP = """
+# Find the project: the installed package (pip install -e .), $VAE_BENCH_ROOT, or a parent of the cwd.
+import os, sys
+from pathlib import Path
+try:
+    import shared
+    _root = Path(shared.__file__).resolve().parents[1]
+except ImportError:
+    _here = Path(os.environ.get("VAE_BENCH_ROOT", Path.cwd())).resolve()
+    _root = next((p for p in (_here, *_here.parents) if (p / "shared" / "registry.py").exists()), None)
+    if _root is None:
+        raise RuntimeError("cannot find the project (folder with shared/): pip install -e . or set VAE_BENCH_ROOT")
+    sys.path.insert(0, str(_root))
+"""
+
+
+def _bullets(items: tuple[str, ...] | list[str], empty: str) -> str:
+    return "\n".join(f"- {item}" for item in items) if items else f"- {empty}"
+
+
+def _param_table(spec: ModelSpec) -> str:
+    defaults = config_as_dict(build_config(spec.name, epochs=100))
+    skip = {"name", "input_dim", "uses_default_encoder", "uses_default_decoder"}
+    rows = [f"| `{k}` | `{json.dumps(v)}` |" for k, v in defaults.items() if k not in skip]
+    return "| pythae config field | value (paper profile, 100 epochs) |\n|---|---|\n" + "\n".join(rows)
+
+
+def header(spec: ModelSpec) -> str:
+    variants = "".join(f"\n- variant `{k}`: `{json.dumps(v)}`" for k, v in spec.variants.items())
+    return f"""
+# {spec.display_name} — training notebook (`{spec.name}`)
+
+**Family:** {spec.family} · **pythae class:** `{spec.pythae_name}` · **training mode:** `{spec.training_mode}`
+
+**What it is.** {spec.about}
+
+**Objective.** {spec.objective}
+
+**Study's setting.** {spec.study_setting}
+
+**Hyper-parameters used** (everything else: pythae 0.1.2 defaults; the exact values of each run are
+stored in its results file):
+
+{_param_table(spec)}
+{variants}
+
+**Where we differ from the study, and why:**
+{_bullets(spec.deviations, "no model-specific deviation.")}
+
+**Caveats:**
+{_bullets(spec.caveats, "none known.")}
+
+Shared protocol (METHOD.md §2–§5): the common conv backbone, latent 16, Adam lr 1e-4, batch 64,
+early stopping on validation loss (patience 10, best weights restored). The `profile` parameter
+picks the budget: `smoke` (a code test), `quick` (the 15-minute CPU run), `paper` (the study's
+protocol: full MNIST, ≤ 100 epochs, seeds 42/123/456). Generated from
+`tools/templates/training.py` + `shared/registry.py` — do not edit by hand.
+"""
+
+
+PARAMETERS = """
+# Parameters (papermill overrides these; None = the profile's / environment's default)
+seed = 42
+profile = "quick"        # "smoke" | "quick" | "paper"
+epochs = None            # None: the profile's epoch budget
+patience = None          # None: the profile's early-stopping patience (10)
+data_dir = None          # None: $MNIST_DIR, else data/MNIST/raw, else the embedded 5,000 digits
+n_train = None           # None: the profile's number of training images
+device = "auto"          # "auto" | "cpu" | "cuda"
+threads = None           # torch CPU threads; None: torch's default
+results_dir = None       # None: paper_results/ for profile "paper", else results/<profile>/
+variant = None           # a documented alternative setting of this model (see the header)
+debug_nan_epoch = None   # test hook: force a NaN loss in this epoch
+"""
+
+
+def body(name: str) -> list[tuple[str, str]]:
+    return [
+        (
+            "code",
+            BOOTSTRAP
+            + f'''
+import warnings
+import torch
+from IPython.display import display
+from shared import evaluation, experiment, plotting, registry, results
+from shared.training import train_model
+
+MODEL = "{name}"
+budget = experiment.run_budget(MODEL, profile, epochs=epochs, patience=patience, n_train=n_train)
+results_dir = Path(results_dir) if results_dir else experiment.default_results_dir(profile)
+print(f"{{MODEL}}, seed {{seed}}, profile {{profile}}: budget {{budget}}")
+''',
+        ),
+        ("markdown", "## Data"),
+        (
+            "code",
+            """
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    splits = experiment.load_data(budget, data_dir, profile)
+for w in caught:
+    print("WARNING:", w.message)
+print(splits.describe())
+""",
+        ),
+        ("markdown", "## Model and training"),
+        (
+            "code",
+            """
+settings = experiment.settings_for(budget, seed, device, threads, variant=variant, debug_nan_epoch=debug_nan_epoch)
+result = train_model(MODEL, splits, settings)
+print(f"status: {result.status}; epochs run: {result.epochs_run}; best epoch: {result.best_epoch}; "
+      f"early stopped: {result.early_stopped}; {result.wall_seconds:.1f} s on {result.device}")
+if result.failure:
+    print("FAILED:", result.failure)
+""",
+        ),
+        (
+            "code",
+            """
+caption = f"{MODEL}, seed {seed}, profile {profile}, data: {splits.source}"
+if result.history:
+    fig = plotting.plot_training_curves({MODEL: result.history}, caption=caption)
+    plotting.show(fig)
+""",
+        ),
+        ("markdown", "## Evaluation (METHOD.md §5)"),
+        (
+            "code",
+            """
+ev = evaluation.evaluate_model(result.model, splits, seed=seed) if result.status == "ok" else None
+if ev is not None:
+    import pandas as pd
+    rec = ev["metrics"]["reconstruction"]
+    table = pd.DataFrame({name: block["mean"] for name, block in rec.items()}).T
+    display(table.round(4))
+    display(pd.Series(ev["metrics"]["interpolation"]["mean"], name="interpolation (25 pairs)").to_frame().T)
+""",
+        ),
+        (
+            "code",
+            """
+if ev is not None:
+    s = ev["samples"]
+    fig = plotting.plot_reconstruction_grid(
+        s["originals"][:8],
+        {"sampled z": s["reconstructions_sampled"][:8], "mean code": s["reconstructions_mean"][:8]},
+        caption=caption,
+    )
+    plotting.show(fig)
+    fig = plotting.plot_interpolation_strips(
+        {f"pair {i + 1}": s["interpolations"][i] for i in range(min(5, len(s["interpolations"])))},
+        caption=caption,
+    )
+    plotting.show(fig)
+""",
+        ),
+        ("markdown", "## Save"),
+        (
+            "code",
+            """
+record = experiment.run_record(MODEL, profile, budget, splits, result, ev)
+path = results.save_run(results_dir, MODEL, seed, record)
+print(f"saved seed {seed} ({result.status}) to {path}")
+""",
+        ),
+    ]
+
+
+def cells(spec: ModelSpec) -> list[tuple[str, str]]:
+    return [("markdown", header(spec)), ("parameters", PARAMETERS), *body(spec.name)]
