@@ -74,9 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--force", action="store_true", help="re-run runs that are already stored as ok")
     p.add_argument("--skip-evaluation", action="store_true", help="do not run the evaluation notebook")
+    p.add_argument("--debug-nan", default=None, help=argparse.SUPPRESS)  # test hook: this model's loss -> NaN
     args = p.parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
         p.error(f"--jobs must be >= 1, got {args.jobs}")
+    missing = [m for m in args.models if not (NOTEBOOKS / f"{m}_training.ipynb").exists()]
+    if missing:
+        p.error(f"no notebook for {', '.join(missing)}: run python tools/make_notebooks.py --extra")
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         p.error(f"--data-dir {args.data_dir}: no such folder")
     if args.device == "cuda":
@@ -137,6 +141,7 @@ class Runner:
             "device": self.args.device,
             "threads": self.threads,
             "results_dir": str(self.dirs["results"]),
+            "debug_nan_epoch": 1 if self.args.debug_nan == model else None,
         }
         log = out.with_suffix(".log")
         start = time.perf_counter()

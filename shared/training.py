@@ -70,7 +70,7 @@ class TrainResult:
     status: str  # "ok" | "failed"
     failure: dict[str, Any] | None
     history: dict[str, list]
-    best_epoch: int
+    best_epoch: int | None
     epochs_run: int
     early_stopped: bool
     wall_seconds: float
@@ -281,7 +281,7 @@ def train_model(
     optimizers = make_optimizers(model, spec, settings)
     generator = torch.Generator().manual_seed(settings.seed)
 
-    history: dict[str, list] = {}
+    history: dict[str, list] = {"epoch": [], "seconds": [], "train_loss": [], "val_loss": []}
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
     status, failure, early_stopped, epoch = "ok", None, False, 0
     start = time.perf_counter()
@@ -310,8 +310,8 @@ def train_model(
         status=status,
         failure=failure,
         history=history,
-        best_epoch=best[1],
-        epochs_run=len(history.get("epoch", [])),
+        best_epoch=best[1] or None,  # None: no epoch finished
+        epochs_run=len(history["epoch"]),
         early_stopped=early_stopped,
         wall_seconds=time.perf_counter() - start,
         device=str(device),

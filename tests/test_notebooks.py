@@ -1,0 +1,162 @@
+"""The notebooks and run_all.sh, end to end through papermill (smoke profile)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import papermill
+import pytest
+
+from shared import registry, results
+from tools import make_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_ALL = str(ROOT / "run_all.sh")
+
+
+def _run_all(*args: str, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.run([RUN_ALL, *args], capture_output=True, text=True, env=env, timeout=900, **kw)
+
+
+def test_notebooks_in_sync_with_template_and_registry():
+    assert make_notebooks.out_of_sync() == [], "run: python tools/make_notebooks.py"
+
+
+def test_sync_check_notices_a_registry_change(monkeypatch):
+    spec = registry.get_spec("VAE")
+    changed = dataclasses.replace(spec, caveats=spec.caveats + ("a new caveat",))
+    monkeypatch.setitem(registry.REGISTRY, "VAE", changed)
+    assert make_notebooks.out_of_sync() == [make_notebooks.NOTEBOOK_DIR / "VAE_training.ipynb"]
+
+
+def test_header_rendered_from_registry():
+    text = (ROOT / "notebooks" / "HVAE_training.ipynb").read_text()
+    spec = registry.get_spec("HVAE")
+    assert "Hamiltonian" in text and spec.display_name in text
+    assert '"parameters"' in text  # papermill's tag
+
+
+@pytest.fixture(scope="module")
+def smoke_batch(tmp_path_factory):
+    """All 22 notebooks (+ the evaluation notebook) through run_all.sh, smoke profile."""
+    out = tmp_path_factory.mktemp("smoke")
+    proc = _run_all("--profile", "smoke", "--jobs", "2", "--results-dir", str(out))
+    return out, proc
+
+
+def test_all_22_notebooks_run_and_write_valid_results(smoke_batch):
+    out, proc = smoke_batch
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in registry.MODEL_NAMES:
+        data = results.load_results(results.results_path(out, name))  # validates the schema
+        run = data["runs"][42]
+        assert run["status"] == "ok" and run["profile"] == "smoke", (name, run["failure"])
+        assert run["metrics"]["reconstruction"]["protocol_sampled"]["per_image"]["ssim"].shape == (100,)
+        executed = ROOT / "notebooks" / "executed" / "smoke" / f"{name}_seed42.ipynb"
+        assert executed.exists() and executed.with_suffix(".html").exists()
+    assert "evaluation notebook: ok" in proc.stdout
+    assert "22 ok, 0 skipped, 0 failed, 0 crashed" in proc.stdout
+
+
+def test_rerun_skips_finished_runs(smoke_batch):
+    out, _ = smoke_batch
+    before = results.results_path(out, "VAE").stat().st_mtime_ns
+    proc = _run_all(
+        "--profile", "smoke", "--models", "VAE,AE", "--results-dir", str(out), "--skip-evaluation"
+    )
+    assert proc.returncode == 0 and "0 ok, 2 skipped" in proc.stdout
+    assert results.results_path(out, "VAE").stat().st_mtime_ns == before
+
+
+def test_interrupted_batch_resumes_without_losing_work(tmp_path):
+    args = [
+        "--profile",
+        "smoke",
+        "--models",
+        "AE,VAE,BetaVAE",
+        "--jobs",
+        "1",
+        "--results-dir",
+        str(tmp_path),
+        "--skip-evaluation",
+    ]
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = subprocess.Popen(
+        [RUN_ALL, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while not list(tmp_path.glob("*_MNIST.pkl")) and time.time() < deadline:
+        time.sleep(0.5)
+    first = list(tmp_path.glob("*_MNIST.pkl"))
+    assert first, "no run finished in time"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "Interrupted" in output, output
+    done = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*_MNIST.pkl")}
+    assert 1 <= len(done) < 3
+    again = _run_all(*args)
+    assert again.returncode == 0, again.stdout
+    assert f"{len(done)} skipped" in again.stdout
+    for name, mtime in done.items():  # finished runs untouched
+        assert (tmp_path / name).stat().st_mtime_ns == mtime
+    for model in ("AE", "VAE", "BetaVAE"):
+        assert results.is_done(tmp_path, model, 42, "smoke")
+
+
+def test_forced_nan_is_recorded_failed_and_batch_goes_on(tmp_path):
+    proc = _run_all(
+        "--profile",
+        "smoke",
+        "--models",
+        "VAE,AE",
+        "--jobs",
+        "1",
+        "--results-dir",
+        str(tmp_path),
+        "--skip-evaluation",
+        "--debug-nan",
+        "VAE",
+    )
+    assert proc.returncode == 0, proc.stdout
+    vae = results.load_results(results.results_path(tmp_path, "VAE"))["runs"][42]
+    assert vae["status"] == "failed" and vae["failure"]["epoch"] == 1 and vae["metrics"] is None
+    assert results.load_results(results.results_path(tmp_path, "AE"))["runs"][42]["status"] == "ok"
+    assert "1 ok, 0 skipped, 1 failed, 0 crashed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--bogus"], ["--models", "VAE,NotAModel"], ["--jobs", "0"], ["--seeds", "4x"], ["--profile", "huge"]],
+)
+def test_bad_flags_exit_2_with_one_line(args):
+    proc = _run_all(*args)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("run_all.sh: error:")
+    assert proc.stdout == ""
+
+
+def test_papermill_from_any_cwd(tmp_path):
+    out = tmp_path / "VAE.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "VAE_training.ipynb"),
+        str(out),
+        parameters={"profile": "smoke", "results_dir": str(tmp_path / "res"), "seed": 7},
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
+    run = results.load_results(results.results_path(tmp_path / "res", "VAE"))["runs"][7]
+    assert run["status"] == "ok" and run["config"]["training"]["seed"] == 7
+    assert "saved seed 7 (ok)" in out.read_text()
