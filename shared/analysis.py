@@ -862,8 +862,8 @@ def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cell(value: object, digits: int) -> str:
-    """Text of one cell: floats with ``digits`` significant figures, NaN/None as empty."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """Text of one cell: floats with ``digits`` significant figures, NaN/None/pd.NA as empty."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, (float, np.floating)):
         return format(float(value), f".{digits}g")

@@ -326,8 +326,9 @@ def plot_training_curves(
         for i, run in enumerate(runs):
             epochs = run.get("epoch", range(1, len(run["train_loss"]) + 1))
             colour = f"C{i}"
-            ax.plot(epochs, run["train_loss"], color=colour, lw=1)
-            ax.plot(epochs, run["val_loss"], color=colour, lw=1, ls="--")
+            marker = "o" if len(run["train_loss"]) <= 5 else None  # a 1-epoch line is invisible
+            ax.plot(epochs, run["train_loss"], color=colour, lw=1, marker=marker, ms=3)
+            ax.plot(epochs, run["val_loss"], color=colour, lw=1, ls="--", marker=marker, ms=3, mfc="none")
             if len(run["val_loss"]):
                 best = list(epochs)[int(np.nanargmin(run["val_loss"]))]
                 ax.axvline(best, color=colour, lw=0.6, alpha=0.5)

@@ -362,3 +362,10 @@ def test_save_table_writes_csv_md_tex(tmp_path: Path) -> None:
     assert md.splitlines()[0] == "| model | SSIM | p |" and "0.01235" in md
     tex = paths["tex"].read_text(encoding="utf-8")
     assert r"VAE\_IAF" in tex and r"$\pm$" in tex and r"\toprule" in tex
+
+
+def test_missing_integers_are_empty_cells_not_na_text() -> None:
+    df = pd.DataFrame({"model": ["AE", "VAE"], "epoch": pd.array([3, None], dtype="Int64")})
+    md, tex = A.to_markdown(df), A.to_latex(df)
+    assert "<NA>" not in md and "NA" not in tex
+    assert md.splitlines()[-1] == "| VAE |  |"
