@@ -71,11 +71,12 @@ def evaluate_model(
 ) -> dict:
     """Metrics, evaluation indices and sample outputs of one trained model (schema v1 blocks).
 
-    The model is moved to the default memory format first: training may use channels_last,
-    and a model restored from a results file must give bit-identical numbers.
+    Model and images are put in channels_last memory format first, whatever training used:
+    faster convolutions on CPU, and a model restored from a results file gives bit-identical
+    numbers (the format changes the float rounding).
     """
-    model.to(device=device, memory_format=torch.contiguous_format).eval()
-    x = splits.test_x.to(device)
+    model.to(device=device, memory_format=torch.channels_last).eval()
+    x = splits.test_x.to(device).contiguous(memory_format=torch.channels_last)
     idx = evaluation_indices(len(x))
     recon = reconstructions(model, x, seed)
     full = {kind: metrics.reconstruction_metrics(x, r) for kind, r in recon.items()}
