@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import logging
 
-    logging.getLogger("pythae").setLevel(logging.ERROR)
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("pythae")] + ["pythae"]:
+        logging.getLogger(name).setLevel(logging.ERROR)  # pythae logs its whole config per run
     splits = _load(args.data_dir, args.n_train)
     n = len(splits.train_x)
     print(

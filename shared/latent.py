@@ -34,11 +34,15 @@ def encode_mean(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         z = z / z.norm(dim=-1, keepdim=True)
     elif name == "VQVAE":
         z = quantize(model, out.embedding)
+    elif name == "PoincareVAE" and hasattr(model, "ball_location"):
+        z = model.ball_location(z)  # shared.fixes.PoincareVAE: exp_0 maps the mean into the ball
     return z
 
 
 def quantize(model: nn.Module, embedding: torch.Tensor) -> torch.Tensor:
-    """Nearest-codebook vectors for an encoder output, shaped as pythae's VQVAE forward does."""
+    """Nearest-codebook vectors for an encoder output, shaped as the model's forward does."""
+    if hasattr(model, "quantize_embedding"):  # shared.fixes.VQVAE: one 16-d code per image
+        return model.quantize_embedding(embedding).z.reshape(len(embedding), -1)
     e = embedding
     if e.dim() == 2:
         e = e.reshape(e.shape[0], 1, 1, -1)
@@ -52,9 +56,15 @@ def decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
     return model.decoder(z).reconstruction.reshape(len(z), 1, 28, 28)
 
 
+# One z ~ q(z|x) straight from the Gaussian encoder: FactorVAE's forward splits the batch in two
+# halves; the IWAE family's forward decodes K (MIWAE/PIWAE: M x K) samples only to return the
+# first, the same draw from q(z|x) at up to 50x the cost.
+_DIRECT_GAUSSIAN_SAMPLE = ("FactorVAE", "IWAE", "CIWAE", "MIWAE", "PIWAE")
+
+
 def reconstruct_sampled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """x_hat = Decoder(z), z ~ q(z|x), via the model's forward (IWAE-family: one sample)."""
-    if _name(model) == "FactorVAE":  # its forward splits the batch in two halves
+    if _name(model) in _DIRECT_GAUSSIAN_SAMPLE:
         out = model.encoder(x)
         std = torch.exp(0.5 * out.log_covariance)
         return decode(model, out.embedding + std * torch.randn_like(std))

@@ -48,6 +48,7 @@ class TrainSettings:
     channels_last: bool = True  # faster convolutions on CPU; same maths
     progress: bool = True
     variant: str | None = None  # a documented alternative setting of the model (registry)
+    model_overrides: dict[str, Any] | None = None  # config values replaced by a profile's budget
     debug_nan_epoch: int | None = None  # test hook: make the loss NaN in this epoch
 
     def __post_init__(self) -> None:
@@ -273,7 +274,7 @@ def train_model(
     device = resolve_device(settings.device)
     seed_everything(settings.seed)
     if model is None:
-        model = build_model(name, epochs=settings.epochs, variant=settings.variant)
+        model = build_model(name, settings.epochs, settings.variant, settings.model_overrides)
     model = prepare_model(model, device, settings.channels_last)
     memory = torch.channels_last if settings.channels_last else torch.contiguous_format
     train_x = splits.train_x.to(device).contiguous(memory_format=memory)

@@ -94,13 +94,20 @@ def test_sampled_reconstruction_is_seeded(vae_run):
 
 
 def test_profiles_and_budgets():
-    assert experiment.run_budget("MIWAE", "quick")["n_train"] == 1000
+    assert experiment.run_budget("MIWAE", "quick")["model_params"] == {
+        "number_gradient_estimates": 2,
+        "number_samples": 5,
+    }
     assert experiment.run_budget("VAE", "paper") == {
         "epochs": 100,
         "patience": 10,
         "n_train": None,
         "n_eval": None,
+        "lr": 1e-4,
+        "model_params": {},
     }
+    quick = experiment.run_budget("VAE", "quick")
+    assert quick["lr"] == 1e-3 and experiment.run_budget("VAE", "quick", lr=1e-4)["lr"] == 1e-4
     assert experiment.run_budget("VAE", "smoke", epochs=3)["epochs"] == 3
     assert experiment.get_profile("paper").seeds == (42, 123, 456)
     with pytest.raises(ValueError, match="unknown profile"):

@@ -74,6 +74,7 @@ epochs = None            # None: the profile's epoch budget
 patience = None          # None: the profile's early-stopping patience (10)
 data_dir = None          # None: $MNIST_DIR, else data/MNIST/raw, else the embedded 5,000 digits
 n_train = None           # None: the profile's number of training images
+lr = None                # None: the profile's learning rate (1e-4 = the study's; quick: 1e-3)
 device = "auto"          # "auto" | "cpu" | "cuda"
 threads = None           # torch CPU threads; None: torch's default
 results_dir = None       # None: paper_results/ for profile "paper", else results/<profile>/
@@ -95,7 +96,7 @@ from shared import evaluation, experiment, plotting, registry, results
 from shared.training import train_model
 
 MODEL = "{name}"
-budget = experiment.run_budget(MODEL, profile, epochs=epochs, patience=patience, n_train=n_train)
+budget = experiment.run_budget(MODEL, profile, epochs=epochs, patience=patience, n_train=n_train, lr=lr)
 results_dir = Path(results_dir) if results_dir else experiment.default_results_dir(profile)
 print(f"{{MODEL}}, seed {{seed}}, profile {{profile}}: budget {{budget}}")
 ''',
