@@ -262,9 +262,12 @@ def summary_table(outcomes: list[Outcome]) -> str:
     lines = [f"{'model':<20} {'seed':>5}  {'status':<8} {'seconds':>8}  note", "-" * 72]
     for o in sorted(outcomes, key=lambda o: (o.model, o.seed)):
         lines.append(f"{o.model:<20} {o.seed:>5}  {o.status:<8} {o.seconds:>8.1f}  {o.note}")
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed", "crashed")}
+    runs = [o for o in outcomes if o.model != "evaluation"]
+    counts = {s: sum(o.status == s for o in runs) for s in ("ok", "skipped", "failed", "crashed")}
     lines.append("-" * 72)
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    line = "runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    evals = [o for o in outcomes if o.model == "evaluation"]
+    lines.append(line + (f"; evaluation notebook: {evals[0].status}" if evals else ""))
     return "\n".join(lines)
 
 

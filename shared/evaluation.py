@@ -42,8 +42,11 @@ def _summarise(per_image: dict[str, torch.Tensor]) -> dict:
     arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in per_image.items()}
     return {
         "per_image": arrays,
-        "mean": {k: float(v.mean()) for k, v in arrays.items()},
-        "std": {k: float(v.std(ddof=1)) if len(v) > 1 else float("nan") for k, v in arrays.items()},
+        "mean": {k: float(v.mean(dtype=np.float64)) for k, v in arrays.items()},
+        "std": {
+            k: float(v.std(ddof=1, dtype=np.float64)) if len(v) > 1 else float("nan")
+            for k, v in arrays.items()
+        },
     }
 
 
@@ -95,8 +98,11 @@ def evaluate_model(
             "reconstruction": rec_block,
             "interpolation": {
                 "per_sequence": interp,
-                "mean": {k: float(v.mean()) for k, v in interp.items()},
-                "std": {k: float(v.std(ddof=1)) if len(v) > 1 else float("nan") for k, v in interp.items()},
+                "mean": {k: float(v.mean(dtype=np.float64)) for k, v in interp.items()},
+                "std": {
+                    k: float(v.std(ddof=1, dtype=np.float64)) if len(v) > 1 else float("nan")
+                    for k, v in interp.items()
+                },
             },
         },
         "eval_indices": idx,

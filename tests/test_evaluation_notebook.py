@@ -8,6 +8,7 @@ pickles with plain numpy / scipy (not through ``shared.analysis``) and compare.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -64,9 +65,19 @@ pytestmark = pytest.mark.slow
 # --------------------------------------------------------------------------- fixtures
 
 
+@contextlib.contextmanager
+def _without_env(name: str):
+    saved = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[name] = saved
+
+
 def _train_and_save(out: Path, model: str, seed: int, **extra) -> None:
     budget = experiment.run_budget(model, "smoke", epochs=extra.pop("epochs", None))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _without_env("MNIST_DIR"):  # CI sets it: fixtures use embedded
         warnings.simplefilter("ignore")
         splits = experiment.load_data(budget, None, profile="smoke")
     settings = experiment.settings_for(budget, seed, "cpu", 1, progress=False, **extra)
@@ -237,7 +248,9 @@ def test_correlations_equal_pearsonr_on_recomputed_means(executed, recomputed) -
     for pair, x, y in (("SSIM–PIQ", "ssim", "piq"), ("SSIM–MSE", "ssim", "mse"), ("MAE–MSE", "mae", "mse")):
         r, p = stats.pearsonr(mean[x], mean[y])
         np.testing.assert_allclose(corr.loc[pair, "r"], r, rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(corr.loc[pair, "p"], p, rtol=1e-3, atol=1e-9)
+        # p is ill-conditioned when |r| is close to 1 (it depends on 1 - r^2): float32 summation
+        # order alone moves it by ~0.2% on these tiny fixtures, so compare it more loosely than r
+        np.testing.assert_allclose(corr.loc[pair, "p"], p, rtol=2e-2, atol=1e-9)
         assert corr.loc[pair, "n_models"] == len(MODELS)
     assert corr.loc["SSIM–PIQ", "study_r"] == 0.769
 

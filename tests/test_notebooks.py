@@ -62,7 +62,7 @@ def test_all_22_notebooks_run_and_write_valid_results(smoke_batch):
         executed = ROOT / "notebooks" / "executed" / "smoke" / f"{name}_seed42.ipynb"
         assert executed.exists() and executed.with_suffix(".html").exists()
     assert "evaluation notebook: ok" in proc.stdout
-    assert "22 ok, 0 skipped, 0 failed, 0 crashed" in proc.stdout
+    assert "runs: 22 ok, 0 skipped, 0 failed, 0 crashed; evaluation notebook: ok" in proc.stdout
 
 
 def test_rerun_skips_finished_runs(smoke_batch):
