@@ -21,6 +21,9 @@ from shared.registry import build_config, build_model, get_spec
 
 B, D = 3, 16
 
+# Losses are compared as Python floats straight from tensors that carry gradients.
+pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True:UserWarning")
+
 
 @pytest.fixture(scope="module")
 def x(embedded_splits) -> torch.Tensor:

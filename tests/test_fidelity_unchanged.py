@@ -15,6 +15,9 @@ from shared.registry import build_config, build_model, get_spec
 
 D = 16
 
+# Losses are compared as Python floats straight from tensors that carry gradients.
+pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True:UserWarning")
+
 
 def _batch(b: int = 5, seed: int = 0):
     r = np.random.default_rng(seed)
