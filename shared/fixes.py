@@ -121,6 +121,17 @@ def _first_sample(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return t.reshape(len(x), -1, t.shape[-1])[:, 0].reshape(len(x), *t.shape[-1:])
 
 
+def _iw_output(loss: torch.Tensor, iw: dict, x: torch.Tensor) -> ModelOutput:
+    """pythae's output fields for a K-sample model: recon_x and z are the first sample's."""
+    return ModelOutput(
+        loss=loss,
+        recon_loss=iw["recon_loss"].mean(),
+        reg_loss=iw["kld"].mean(),
+        recon_x=iw["recon"][:, 0].reshape_as(x),
+        z=iw["z"][:, 0],
+    )
+
+
 class IWAE(pm.IWAE):
     """IWAE whose reported loss is the IWAE bound itself (Burda et al. 2016).
 
@@ -133,14 +144,7 @@ class IWAE(pm.IWAE):
     def forward(self, inputs, **kwargs) -> ModelOutput:
         x = inputs["data"]
         iw = importance_log_weights(self, x, (self.n_samples,))
-        loss = -log_mean_exp(iw["log_w"], dim=1).mean()
-        return ModelOutput(
-            loss=loss,
-            recon_loss=iw["recon_loss"].mean(),
-            reg_loss=iw["kld"].mean(),
-            recon_x=iw["recon"][:, 0].reshape_as(x),
-            z=iw["z"][:, 0],
-        )
+        return _iw_output(-log_mean_exp(iw["log_w"], dim=1).mean(), iw, x)
 
 
 class CIWAE(pm.CIWAE):
@@ -155,14 +159,7 @@ class CIWAE(pm.CIWAE):
         iw = importance_log_weights(self, x, (self.n_samples,))
         elbo = iw["log_w"].mean(dim=1)
         iwae = log_mean_exp(iw["log_w"], dim=1)
-        loss = -(self.beta * elbo + (1 - self.beta) * iwae).mean()
-        return ModelOutput(
-            loss=loss,
-            recon_loss=iw["recon_loss"].mean(),
-            reg_loss=iw["kld"].mean(),
-            recon_x=iw["recon"][:, 0].reshape_as(x),
-            z=iw["z"][:, 0],
-        )
+        return _iw_output(-(self.beta * elbo + (1 - self.beta) * iwae).mean(), iw, x)
 
 
 def miwae_bound(log_w: torch.Tensor) -> torch.Tensor:
