@@ -26,6 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pythae.pipelines import TrainingPipeline  # noqa: E402
+from pythae.trainers import BaseTrainerConfig  # noqa: E402
+
 from shared.data import load_mnist  # noqa: E402
 from shared.registry import build_model  # noqa: E402
 from shared.training import TrainSettings, seed_everything, train_model  # noqa: E402
@@ -41,9 +44,6 @@ def _load(data_dir: str | None, n_train: int):
 
 def pythae_run(splits, threads: int | None) -> float:
     """One VAE epoch (train + validation) through pythae's TrainingPipeline; wall seconds."""
-    from pythae.pipelines import TrainingPipeline
-    from pythae.trainers import BaseTrainerConfig
-
     if threads:
         torch.set_num_threads(threads)
     seed_everything(SEED)
