@@ -22,11 +22,12 @@ import numpy as np
 import torch
 
 from shared import registry, results
-from shared.data import MNISTSplits, load_mnist
+from shared.data import EMBEDDED_SPLIT, MNISTSplits, load_mnist
 from shared.training import TrainResult, TrainSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PAPER_SEEDS = (42, 123, 456)
+N_TEST_FULL = 10_000
 QUICK_EPOCHS = 4
 
 
@@ -71,7 +72,7 @@ PROFILES: dict[str, Profile] = {
         epochs=QUICK_EPOCHS,
         patience=10,
         n_train=4000,
-        n_eval=None,
+        n_eval=1000,  # full MNIST: first 1,000 validation/test images (the embedded data has 500)
         seeds=(42,),
         lr=1e-3,
         description=f"4,000 training images (the embedded default, or the first 4,000 of full MNIST), "
@@ -154,8 +155,9 @@ def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> lis
         out.append(f"learning rate {budget['lr']:g} instead of 1e-4")
     for key, value in budget["model_params"].items():
         out.append(f"{key} = {value} (profile budget) instead of the study's setting")
-    if budget.get("n_eval") is not None:
-        out.append(f"only {len(splits.test_x)} test images")
+    full_test = N_TEST_FULL if splits.is_full_mnist else EMBEDDED_SPLIT[2]
+    if len(splits.test_x) < full_test:
+        out.append(f"only {len(splits.test_x)} test images instead of {full_test}")
     return out
 
 
