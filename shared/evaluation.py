@@ -38,10 +38,11 @@ def _batched(fn, x: torch.Tensor, batch: int = BATCH) -> torch.Tensor:
     return torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
-def _summarise(per_image: dict[str, torch.Tensor]) -> dict:
-    arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in per_image.items()}
+def _summarise(per_item: dict[str, torch.Tensor], key: str = "per_image") -> dict:
+    """Per-item float32 arrays under ``key`` plus their float64 mean and std (ddof 1)."""
+    arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in per_item.items()}
     return {
-        "per_image": arrays,
+        key: arrays,
         "mean": {k: float(v.mean(dtype=np.float64)) for k, v in arrays.items()},
         "std": {
             k: float(v.std(ddof=1, dtype=np.float64)) if len(v) > 1 else float("nan")
@@ -89,21 +90,13 @@ def evaluate_model(
         rec_block[f"full_{kind}"] = _summarise(per_image)
         rec_block[f"protocol_{kind}"] = _summarise({k: v[protocol] for k, v in per_image.items()})
     frames = interpolation_frames(model, x, idx["interpolation"])
-    interp = {k: v.cpu().numpy().astype(np.float32) for k, v in metrics.interpolation_metrics(frames).items()}
     with torch.no_grad():
         codes = latent.encode_mean(model, x[idx["latent"]])
     f16 = lambda t: t.detach().cpu().reshape(-1, 28, 28).numpy().astype(np.float16)  # noqa: E731
     return {
         "metrics": {
             "reconstruction": rec_block,
-            "interpolation": {
-                "per_sequence": interp,
-                "mean": {k: float(v.mean(dtype=np.float64)) for k, v in interp.items()},
-                "std": {
-                    k: float(v.std(ddof=1, dtype=np.float64)) if len(v) > 1 else float("nan")
-                    for k, v in interp.items()
-                },
-            },
+            "interpolation": _summarise(metrics.interpolation_metrics(frames), key="per_sequence"),
         },
         "eval_indices": idx,
         "samples": {

@@ -63,14 +63,11 @@ _DIRECT_GAUSSIAN_SAMPLE = ("FactorVAE", "IWAE", "CIWAE", "MIWAE", "PIWAE")
 
 
 def reconstruct_sampled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """x_hat = Decoder(z), z ~ q(z|x), via the model's forward (IWAE-family: one sample)."""
+    """x_hat = Decoder(z), z ~ q(z|x): via the model's forward, or one direct draw (see above)."""
     if _name(model) in _DIRECT_GAUSSIAN_SAMPLE:
         out = model.encoder(x)
         std = torch.exp(0.5 * out.log_covariance)
         return decode(model, out.embedding + std * torch.randn_like(std))
     with torch.enable_grad():  # HVAE/RHVAE take gradients inside forward
         out = model({"data": x}, epoch=10**6, dataset_size=len(x), uses_ddp=False)
-    recon = out.recon_x.detach()
-    if recon.shape[0] != len(x):  # IWAE family returns [B * K, ...]: keep the first sample
-        recon = recon.reshape(len(x), -1, *recon.shape[1:])[:, 0]
-    return recon.reshape(len(x), 1, 28, 28)
+    return out.recon_x.detach().reshape(len(x), 1, 28, 28)
