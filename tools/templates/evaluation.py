@@ -8,6 +8,8 @@ the ISS scale, the study's identical rows). Regenerate with ``python tools/make_
 
 from __future__ import annotations
 
+from tools.templates.bootstrap import BOOTSTRAP
+
 INTRO = """
 # Evaluation: every table and figure of the study, from the results that exist
 
@@ -45,20 +47,6 @@ tables_dir = None  # tables go here as CSV, Markdown, LaTeX (None: <project>/tab
 models = None  # e.g. "VAE,AE,BetaVAE" or a list (None: every model found)
 seeds = None  # e.g. "42,123" or a list (None: every seed found)
 tsne_models = None  # up to 4 models for the t-SNE figure (None: chosen from the data)
-"""
-
-BOOTSTRAP = """
-import importlib.util
-import os
-import sys
-from pathlib import Path
-
-_env = os.environ.get("VAE_BENCH_ROOT")  # the project folder; if set, it wins
-if _env or importlib.util.find_spec("shared") is None:  # else look upward from the cwd
-    _up = [Path(_env)] if _env else [Path.cwd(), *Path.cwd().parents]
-    _root = next((d for d in _up if (d / "shared" / "registry.py").is_file()), None)
-    assert _root, "project not found: run this inside it or set VAE_BENCH_ROOT to its folder"
-    sys.path.insert(0, str(_root.resolve()))
 """
 
 LOAD = """

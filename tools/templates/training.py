@@ -5,21 +5,7 @@ from __future__ import annotations
 import json
 
 from shared.registry import ModelSpec, build_config, config_as_dict
-
-BOOTSTRAP = """
-# Find the project: the installed package (pip install -e .), $VAE_BENCH_ROOT, or a parent of the cwd.
-import os, sys
-from pathlib import Path
-try:
-    import shared
-    _root = Path(shared.__file__).resolve().parents[1]
-except ImportError:
-    _here = Path(os.environ.get("VAE_BENCH_ROOT", Path.cwd())).resolve()
-    _root = next((p for p in (_here, *_here.parents) if (p / "shared" / "registry.py").exists()), None)
-    if _root is None:
-        raise RuntimeError("cannot find the project (folder with shared/): pip install -e . or set VAE_BENCH_ROOT")
-    sys.path.insert(0, str(_root))
-"""
+from tools.templates.bootstrap import BOOTSTRAP
 
 
 def _bullets(items: tuple[str, ...] | list[str], empty: str) -> str:
@@ -85,14 +71,14 @@ debug_nan_epoch = None   # test hook: force a NaN loss in this epoch
 
 def body(name: str) -> list[tuple[str, str]]:
     return [
+        ("code", BOOTSTRAP),
         (
             "code",
-            BOOTSTRAP
-            + f'''
-import warnings
-import torch
+            f'''import warnings
+
 from IPython.display import display
-from shared import evaluation, experiment, plotting, registry, results
+
+from shared import evaluation, experiment, plotting, results
 from shared.training import train_model
 
 MODEL = "{name}"
