@@ -30,14 +30,14 @@ def x(embedded_splits) -> torch.Tensor:
     return embedded_splits.train_x[:B].clone()
 
 
-def _build(name: str, cls: type | None = None) -> torch.nn.Module:
+def _build(name: str, cls: type | None = None, variant: str | None = None) -> torch.nn.Module:
     """Registry model, or the same weights in another class (pythae's unfixed one).
 
     Wide posteriors (log-variance bias 1.5) spread the importance weights, so the bounds, the
     surrogates and the two axes differ by clearly more than rounding.
     """
     torch.manual_seed(0)
-    model = build_model(name)
+    model = build_model(name, variant=variant)
     model.encoder.log_var.bias.data.fill_(1.5)
     if cls is not None:
         other = cls(model_config=build_config(name), encoder=model.encoder, decoder=model.decoder)
@@ -126,6 +126,33 @@ def test_miwae_normalises_over_k_not_m(x):
     assert pythae_value == pytest.approx(-_surrogate(log_w, 1).mean(), rel=1e-5)
     # ... which is not the surrogate over K (the axis the paper normalises).
     assert abs(pythae_value + _surrogate(log_w, 2).mean(1).mean()) > 0.1
+
+
+def _grads(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+def test_miwae_pythae_axes_variant_trains_what_pythae_trains(x, monkeypatch):
+    """pythae's MIWAE under the study's K = 10 (M = 5) has the gradient of our MIWAE_{10,5}.
+
+    Same weights, and the same noise: pythae's eps [B, 5, 10, D], ours its transpose [B, 10, 5, D]
+    (pythae groups the 5 along axis 1, we group along K). Eval mode, so BatchNorm is per sample.
+    """
+    assert build_config("MIWAE", variant="pythae_axes").number_samples == 5
+    assert build_config("MIWAE", variant="pythae_axes").number_gradient_estimates == 10
+    eps = torch.randn((B, 5, 10, D), generator=torch.Generator().manual_seed(4))
+    pythae_model = _build("MIWAE", pm.MIWAE)
+    monkeypatch.setattr(torch, "randn_like", lambda t, **kw: eps.clone())
+    pythae_model({"data": x}).loss.backward()
+    ours = _build("MIWAE", variant="pythae_axes")  # same weights, M = 10, K = 5
+    monkeypatch.setattr(torch, "randn", lambda *a, **kw: eps.transpose(1, 2).contiguous())
+    ours({"data": x}).loss.backward()
+    assert torch.allclose(_grads(pythae_model), _grads(ours), rtol=1e-4, atol=1e-6)
+    # ... and not the gradient of the default (M = 5, K = 10) on the same samples.
+    default = _build("MIWAE")
+    monkeypatch.setattr(torch, "randn", lambda *a, **kw: eps.clone())
+    default({"data": x}).loss.backward()
+    assert not torch.allclose(_grads(pythae_model), _grads(default), rtol=1e-2, atol=1e-4)
 
 
 def _coupled_step_grads(
