@@ -1,0 +1,51 @@
+"""The diagnostic helpers of benchmarks/ that numbers in the fidelity note come from."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from shared.registry import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_posterior_metrics_match_torch_distributions(embedded_splits):
+    curves = _load("iw_learning_curves")
+    torch.manual_seed(0)
+    model = build_model("VAE").eval()
+    x = embedded_splits.val_x[:20]
+    got = curves.posterior_metrics(model, x)
+    with torch.no_grad():
+        out = model.encoder(x)
+        q = Normal(out.embedding, (0.5 * out.log_covariance).exp())
+        kl = kl_divergence(q, Normal(0.0, 1.0)).sum(dim=1).mean()
+        mean_recon = model.decoder(out.embedding).reconstruction.reshape_as(x)
+        z = q.mean + q.stddev * torch.randn(q.mean.shape, generator=torch.Generator().manual_seed(0))
+        sampled_recon = model.decoder(z).reconstruction.reshape_as(x)
+    assert got["kl"] == pytest.approx(float(kl), rel=1e-5)
+    assert got["posterior_std"] == pytest.approx(float(q.stddev.mean()), rel=1e-6)
+    assert got["mse_mean_code"] == pytest.approx(float(((mean_recon - x) ** 2).mean()), rel=1e-6)
+    assert got["mse_sampled"] == pytest.approx(float(((sampled_recon - x) ** 2).mean()), rel=1e-6)
+
+
+def test_set_values_are_parsed():
+    curves = _load("iw_learning_curves")
+    assert curves.parse_sets(["number_samples=10", "beta=0.5", "kind=rbf"]) == {
+        "number_samples": 10,
+        "beta": 0.5,
+        "kind": "rbf",
+    }
+    with pytest.raises(SystemExit, match="key=value"):
+        curves.parse_sets(["number_samples"])
