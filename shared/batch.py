@@ -83,6 +83,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"no notebook for {', '.join(missing)}: run python tools/make_notebooks.py --extra")
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         p.error(f"--data-dir {args.data_dir}: no such folder")
+    # The notebooks run with notebooks/ as their cwd: paths relative to the caller's cwd must go
+    # absolute before they are handed over (flags as parameters, MNIST_DIR through the environment).
+    args.data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+    args.results_dir = str(Path(args.results_dir).resolve()) if args.results_dir else None
+    env_dir = os.environ.get("MNIST_DIR")
+    if env_dir and args.data_dir is None:
+        if not Path(env_dir).is_dir():
+            p.error(f"MNIST_DIR={env_dir}: no such folder")
+        os.environ["MNIST_DIR"] = str(Path(env_dir).resolve())
     if args.device == "cuda":
         import torch
 

@@ -147,6 +147,24 @@ def test_bad_flags_exit_2_with_one_line(args):
     assert proc.stdout == ""
 
 
+def test_relative_paths_are_made_absolute_for_the_notebooks(tmp_path, monkeypatch):
+    """The notebooks run in notebooks/: a relative --data-dir, --results-dir or MNIST_DIR must not
+    be read from there."""
+    from shared import batch
+
+    tmp_path = tmp_path.resolve()
+    (tmp_path / "mnist").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNIST_DIR", "mnist")
+    args = batch.parse_args(["--data-dir", "mnist", "--results-dir", "out"])
+    assert args.data_dir == str(tmp_path / "mnist") and args.results_dir == str(tmp_path / "out")
+    batch.parse_args([])
+    assert os.environ["MNIST_DIR"] == str(tmp_path / "mnist")
+    monkeypatch.setenv("MNIST_DIR", "nowhere")
+    with pytest.raises(SystemExit):
+        batch.parse_args([])
+
+
 def test_papermill_from_any_cwd(tmp_path):
     out = tmp_path / "VAE.ipynb"
     papermill.execute_notebook(
