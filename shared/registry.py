@@ -140,8 +140,8 @@ _MIWAE_AXIS = (
     "normalises and sums them over axis 1 (the M estimates) and averages over K: "
     "number_samples and number_gradient_estimates swap roles (it trains 10 estimates of a "
     "5-sample bound). shared.fixes normalises over K as Rainforth et al. (2018) define "
-    "MIWAE_{M,K} and reports the bound's value. Variant 'pythae_axes' (M = 10, K = 5) trains "
-    "what pythae trained for the study."
+    "MIWAE_{M,K} and reports the bound's value. Variant 'pythae_axes' (M = 10, K = 5) uses the "
+    "axes pythae trained with for the study."
 )
 _MIWAE_COST = (
     "M x K = 50 decoder passes per image: about 37x the CPU time of a VAE epoch (fidelity sweep, "
