@@ -25,7 +25,7 @@ import torch
 
 from shared.data import MNISTSplits, load_mnist
 from shared.latent import decode, encode_mean
-from shared.registry import MODEL_NAMES, get_spec
+from shared.registry import MODEL_NAMES, UnknownModelError, get_spec
 from shared.training import TrainSettings, train_model
 
 SLOW_IW_MODELS = ("MIWAE", "PIWAE")  # compared with a VAE at the same (small) epoch budget
@@ -56,7 +56,10 @@ def mean_code_mse(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 250
 def parse_entry(entry: str) -> tuple[str, str | None]:
     """'RAE_GP:study_literal' -> ('RAE_GP', 'study_literal'), validating both parts."""
     name, _, variant = entry.partition(":")
-    spec = get_spec(name)
+    try:
+        spec = get_spec(name)
+    except UnknownModelError as exc:
+        raise SystemExit(str(exc)) from None
     if variant and variant not in spec.variants:
         raise SystemExit(f"{name} has no variant {variant!r}; variants: {sorted(spec.variants)}")
     return name, variant or None

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.fidelity_sweep import parse_entry
 from shared import registry
 from shared.data import load_mnist
 from shared.latent import decode
@@ -70,11 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args(argv)
 
-    name, _, variant = args.model.partition(":")
-    try:
-        spec = registry.get_spec(name)
-    except registry.UnknownModelError as exc:
-        raise SystemExit(str(exc)) from None
+    name, variant = parse_entry(args.model)
+    spec = registry.get_spec(name)
     overrides = parse_sets(args.set) or None
     label = args.model + "".join(f" {k}={v}" for k, v in (overrides or {}).items()) + f" @{args.epochs}"
     results = json.loads(args.json.read_text()) if args.json.exists() else {}
@@ -97,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         progress=False,
         seed=args.seed,
         device="cpu",
-        variant=variant or None,
+        variant=variant,
         model_overrides=overrides,
     )
     train_model(name, load_mnist(), settings)
