@@ -23,9 +23,10 @@ from typing import Any
 
 import torch
 
-from shared.data import MNISTSplits, load_mnist
+from shared.data import MNISTSplits, load_embedded
 from shared.latent import decode, encode_mean
 from shared.registry import MODEL_NAMES, UnknownModelError, get_spec
+from shared.results import write_bytes_atomically
 from shared.training import TrainSettings, train_model
 
 SLOW_IW_MODELS = ("MIWAE", "PIWAE")  # compared with a VAE at the same (small) epoch budget
@@ -33,6 +34,21 @@ IW_TOLERANCE = 1.5
 HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "fidelity_sweep_results.json"
 DEFAULT_MD = HERE / "fidelity_sweep_results.md"
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The results so far ({} for a new file); a damaged file is a one-line exit, not a traceback."""
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{path}: not valid JSON ({exc}); move it away or pass another --json") from None
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    """Written whole or not at all, so an interrupt never damages hours of results."""
+    write_bytes_atomically(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
 def mean_image_mse(splits: MNISTSplits) -> float:
@@ -152,8 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     for e in entries:
         parse_entry(e)
-    splits = load_mnist()
-    results = json.loads(args.json.read_text()) if args.json.exists() else {}
+    splits = load_embedded()  # the issue's data, whatever MNIST_DIR says
+    results = read_json(args.json)
     results.update(
         {"data_source": splits.source, "seed": args.seed, "mean_image_mse": mean_image_mse(splits)}
     )
@@ -176,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         row = run_one(entry, splits, epochs, args.seed)
         row["model"] = key
         results["rows"][key] = row
-        args.json.write_text(json.dumps(results, indent=1))
+        write_json(args.json, results)
         print(f"    MSE {row['mse_mean_code']:.4f} ({row['seconds']:.0f} s)", flush=True)
     table = markdown(results, [key for key, _, _ in dict.fromkeys(plan)])
     args.md.write_text(table)

@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared import experiment, registry, results
+from shared import data, experiment, registry, results
 
 ROOT = experiment.PROJECT_ROOT
 NOTEBOOKS = ROOT / "notebooks"
@@ -38,7 +38,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def _seed_list(text: str) -> list[int]:
     try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
+        seeds = list(dict.fromkeys(int(s) for s in text.split(",") if s.strip()))  # drop repeats
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
     if not seeds:
@@ -51,6 +51,16 @@ def _model_list(text: str) -> list[str]:
         return registry.parse_model_list(text)
     except registry.UnknownModelError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _check_data(p: OneLineParser, args: argparse.Namespace) -> None:
+    """Fail once, here, on data every notebook would fail on (not once per notebook)."""
+    try:
+        folder = data.find_mnist_folder(args.data_dir, ROOT / "data")
+    except data.DataError as exc:
+        p.error(str(exc))
+    if folder is None and args.profile == "paper":
+        p.error("the paper profile needs full MNIST: pass --data-dir or set MNIST_DIR")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,6 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not Path(env_dir).is_dir():
             p.error(f"MNIST_DIR={env_dir}: no such folder")
         os.environ["MNIST_DIR"] = str(Path(env_dir).resolve())
+    _check_data(p, args)
     if args.device == "cuda":
         import torch
 

@@ -148,7 +148,7 @@ def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> lis
     elif len(splits.train_x) != 50_000:
         out.append(f"{len(splits.train_x)} training images instead of 50,000")
     if budget["epochs"] != 100:
-        out.append(f"at most {budget['epochs']} epochs instead of 100")
+        out.append(f"at most {budget['epochs']} epoch{'s' * (budget['epochs'] != 1)} instead of 100")
     if budget["patience"] != 10:
         out.append(f"early-stopping patience {budget['patience']} instead of 10")
     if budget["lr"] != 1e-4:
@@ -203,12 +203,16 @@ def run_record(
 ) -> dict[str, Any]:
     """Everything about one run as plain data (schema: shared/results.py)."""
     spec = registry.get_spec(model)
+    variant = result.settings.get("variant")
+    changed = variant is not None or budget != get_profile(profile).budget(model)
     record = results.to_plain(
         {
             "seed": result.settings["seed"],
             "status": result.status,
             "failure": result.failure,
-            "profile": profile,
+            # a notebook run with its own epochs / lr / ... or a variant is not the profile's run:
+            # "custom" keeps run_all from skipping it as done and the report from mixing it in unseen
+            "profile": "custom" if changed else profile,
             "config": {
                 "model": model,
                 "display_name": spec.display_name,
@@ -216,7 +220,8 @@ def run_record(
                 "model_config": registry.config_as_dict(result.model.model_config),
                 "training": {**result.settings, "budget": budget},
                 "data": splits.describe(),
-                "deviations": deviations(profile, budget, splits),
+                "deviations": deviations(profile, budget, splits)
+                + ([f"variant {variant!r} instead of the default setting"] if variant else []),
                 "device": result.device,
                 "versions": versions(),
                 "git_commit": _git_commit(),

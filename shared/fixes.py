@@ -308,8 +308,9 @@ def factor_vae_metrics(model: nn.Module, val_x: torch.Tensor) -> dict[str, float
     was_training = model.training
     model.eval()
     enc = model.encoder(val_x)
-    z = enc.embedding + torch.exp(0.5 * enc.log_covariance) * torch.randn_like(enc.embedding)
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(0)  # own generator: measuring must not move training's RNG
+    eps = torch.randn(enc.embedding.shape, generator=gen).to(enc.embedding.device)
+    z = enc.embedding + torch.exp(0.5 * enc.log_covariance) * eps
     perm = permute_dims(z.cpu(), gen).to(z.device)
     real, fake = model.discriminator(z), model.discriminator(perm)
     acc = 0.5 * ((real.argmax(1) == 0).float().mean() + (fake.argmax(1) == 1).float().mean())

@@ -20,6 +20,16 @@ def _name(model: nn.Module) -> str:
     return model.model_name if hasattr(model, "model_name") else type(model).__name__
 
 
+# pythae's Hamiltonian models take gradients of the log-density inside ``forward`` (leapfrog steps),
+# so even evaluation must run them with autograd on.
+_NEEDS_AUTOGRAD = ("HVAE", "RHVAE")
+
+
+def needs_autograd(model: nn.Module) -> bool:
+    """True for models whose ``forward`` differentiates inside (HVAE, RHVAE)."""
+    return _name(model) in _NEEDS_AUTOGRAD
+
+
 def encode_mean(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The deterministic code of ``x`` (see module doc); shape [B, latent_dim]."""
     out = model.encoder(x)
@@ -68,6 +78,6 @@ def reconstruct_sampled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         out = model.encoder(x)
         std = torch.exp(0.5 * out.log_covariance)
         return decode(model, out.embedding + std * torch.randn_like(std))
-    with torch.enable_grad():  # HVAE/RHVAE take gradients inside forward
+    with torch.set_grad_enabled(needs_autograd(model)):
         out = model({"data": x}, epoch=10**6, dataset_size=len(x), uses_ddp=False)
     return out.recon_x.detach().reshape(len(x), 1, 28, 28)

@@ -9,6 +9,7 @@ profile, data source and number of seeds it was made from. :func:`save_figure` w
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def _title(fig: Figure, title: str, caption: str) -> None:
     """Title with the caption (profile, data source, seeds) on a second line."""
+    caption = "\n".join(textwrap.wrap(caption, 130)) if caption else ""
     fig.suptitle(f"{title}\n{caption}" if caption else title, fontsize=11)
 
 

@@ -790,7 +790,7 @@ def parse_model_list(text: str) -> list[str]:
     """'VAE,AE' -> ['VAE', 'AE'], validating every name ('all' = the 22 default models)."""
     if text.strip() in ("", "all"):
         return list(MODEL_NAMES)
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))  # drop repeats
     for n in names:
         get_spec(n)
     return names
@@ -798,7 +798,7 @@ def parse_model_list(text: str) -> list[str]:
 
 def build_config(
     name: str, epochs: int = 100, variant: str | None = None, overrides: dict[str, Any] | None = None
-):
+) -> Any:
     """The pythae config for ``name`` with the study's settings (plain pythae dataclass).
 
     ``overrides`` replace config values last (a profile's budget, e.g. fewer importance samples).

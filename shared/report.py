@@ -171,7 +171,21 @@ def _runs_with_labels(results: dict[str, dict]) -> pd.DataFrame:
     runs = R.runs_frame(results)
     labels = {(m, s): _data_label(r) for m, d in results.items() for s, r in d["runs"].items()}
     runs["data"] = [labels[(m, int(s))] for m, s in zip(runs["model"], runs["seed"])]
+    devs = {(m, s): _budget_deviations(r) for m, d in results.items() for s, r in d["runs"].items()}
+    runs["deviations"] = [devs[(m, int(s))] for m, s in zip(runs["model"], runs["seed"])]
     return runs
+
+
+def _budget_deviations(run: dict) -> str:
+    """The run's departures from the study's protocol, "; "-joined (the data source has its own
+    column and caption field)."""
+    return "; ".join(d for d in run["config"].get("deviations", []) if not d.startswith("data:"))
+
+
+def _short_deviations(column: pd.Series) -> str:
+    """Distinct deviations of the runs, without their "instead of ..." tails, for a caption."""
+    items = {d.split(" instead of ")[0] for text in column for d in text.split("; ") if d}
+    return "; ".join(sorted(items))
 
 
 def load_report(
@@ -250,8 +264,8 @@ def _plural(n: int, word: str) -> str:
 
 
 def describe(rows: pd.DataFrame) -> str:
-    """ "profile P · data D · n seeds per model (42, 123) · k models" for the runs in ``rows``
-    (columns model, seed, profile, data)."""
+    """ "profile P (not the study's protocol: ...) · data D · n seeds per model (42, 123) · k models"
+    for the runs in ``rows`` (columns model, seed, profile, data and, optionally, deviations)."""
     if rows.empty:
         return "no runs"
     data = rows["data"]
@@ -259,8 +273,11 @@ def describe(rows: pd.DataFrame) -> str:
     lo, hi = int(per_model.min()), int(per_model.max())
     count = _plural(hi, "seed") if lo == hi else f"{lo}–{hi} seeds"
     seeds = ", ".join(str(s) for s in sorted({int(s) for s in rows["seed"]}))
+    deviations = _short_deviations(rows["deviations"]) if "deviations" in rows else ""
     return (
-        f"profile {', '.join(sorted(set(rows['profile'])))} · data: {', '.join(sorted(set(data)))} · "
+        f"profile {', '.join(sorted(set(rows['profile'])))}"
+        + (f" (not the study's protocol: {deviations})" if deviations else "")
+        + f" · data: {', '.join(sorted(set(data)))} · "
         f"{count} per model ({seeds}) · {_plural(len(per_model), 'model')}"
     )
 
@@ -400,6 +417,7 @@ def run_table(rep: Report) -> Output:
             "profile": r["profile"],
             "data": r["data"],
             "n_train": r["n_train"],
+            "deviations": r["deviations"],
             "failure_epoch": r["failure_epoch"],
             "failure_reason": r["failure_reason"],
         }

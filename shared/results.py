@@ -424,10 +424,16 @@ def _empty_file(model: str) -> dict:
 
 
 def _write_atomically(path: Path, data: dict) -> None:
+    write_bytes_atomically(path, pickle.dumps(data, protocol=PICKLE_PROTOCOL))
+
+
+def write_bytes_atomically(path: Path, payload: bytes) -> None:
+    """Replace ``path`` with ``payload`` all at once: an interrupt leaves the old file or the new."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(data, f, protocol=PICKLE_PROTOCOL)
+            f.write(payload)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)

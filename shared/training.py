@@ -4,7 +4,7 @@ Why not pythae's ``TrainingPipeline``: it seeds after the model is built (so the
 control initialisation), wraps every image in a Dataset item, has no early stopping, and raises
 on a NaN. This loop calls ``model.forward`` for every loss -- the algorithms stay pythae's -- and
 reproduces the optimiser steps of ``pythae/trainers/*`` for each training mode (see
-``shared.registry.TRAINING_MODES``); ``tests/test_training_equivalence.py`` checks that both give
+``shared.registry.TRAINING_MODES``); ``tests/test_training.py`` checks that both give
 the same losses from the same weights and batches.
 """
 
@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from shared.data import MNISTSplits
+from shared.latent import needs_autograd
 from shared.registry import (
     ADVERSARIAL,
     COUPLED,
@@ -227,10 +228,7 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, epoch: int, batch_size: int
     n_batches = math.ceil(len(x) / batch_size)
     for b in range(n_batches):
         batch = x[b * batch_size : (b + 1) * batch_size]
-        try:
-            with torch.no_grad():
-                out = _forward(model, batch, epoch, len(x))
-        except RuntimeError:  # HVAE/RHVAE need autograd inside forward (pythae does the same)
+        with torch.set_grad_enabled(needs_autograd(model)):
             out = _forward(model, batch, epoch, len(x))
         for k, v in loss_components(out).items():
             totals[k] = totals.get(k, 0.0) + v

@@ -49,3 +49,16 @@ def test_set_values_are_parsed():
     }
     with pytest.raises(SystemExit, match="key=value"):
         curves.parse_sets(["number_samples"])
+
+
+def test_benchmark_json_is_refused_when_damaged_and_kept_when_a_curve_exists(tmp_path):
+    curves = _load("iw_learning_curves")
+    damaged = tmp_path / "d.json"
+    damaged.write_text('{"rows": {')
+    with pytest.raises(SystemExit, match="not valid JSON"):
+        curves.main(["VAE", "--json", str(damaged)])
+    kept = tmp_path / "k.json"
+    kept.write_text('{"VAE @5": {"curve": [1]}}')
+    with pytest.raises(SystemExit, match="--force"):
+        curves.main(["VAE", "--json", str(kept)])
+    assert kept.read_text() == '{"VAE @5": {"curve": [1]}}'

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -276,7 +277,9 @@ def test_run_summary_lists_the_failed_run_with_its_reason(executed) -> None:
     failed = runs[runs["status"] == "failed"]
     assert failed[["model", "seed"]].values.tolist() == [list(FAILED)]
     assert "non-finite" in failed["failure_reason"].iloc[0] and failed["failure_epoch"].iloc[0] == 2
-    assert set(runs["profile"]) == {"smoke"} and set(runs["device"]) == {"cpu"}
+    # the failing run trains 2 epochs, not smoke's 1: stored as "custom"
+    assert set(runs["profile"]) == {"smoke", "custom"} and set(failed["profile"]) == {"custom"}
+    assert set(runs["device"]) == {"cpu"}
     assert runs["data"].str.startswith("embedded").all()
     listed = pd.read_csv(tmp / "tables" / "failed_runs.csv")
     assert listed["model"].tolist() == ["IWAE"] and "non-finite" in listed["reason"].iloc[0]
@@ -289,7 +292,9 @@ def test_captions_state_profile_data_and_seeds(executed) -> None:
     tmp, _ = executed
     for name in TABLES:
         heading = (tmp / "tables" / f"{name}.md").read_text(encoding="utf-8").splitlines()[0]
-        assert "profile smoke" in heading and "data: embedded" in heading and "seeds per model" in heading
+        # the tables with the failed run (a 2-epoch "custom" run) name both profiles
+        assert re.search(r"profile (custom, )?smoke \(not the study's protocol: at most 1 epoch", heading)
+        assert "data: embedded" in heading and "seeds per model" in heading
     first = (tmp / "tables" / "table_i_reconstruction_protocol.md").read_text(encoding="utf-8")
     assert "2 seeds per model (42, 123) · 4 models · 100 images per run" in first
     assert (tmp / "tables" / "table_i_reconstruction_protocol.tex").read_text().startswith("% Table I")
@@ -391,7 +396,7 @@ def test_mixed_profiles_are_pointed_out(results_dir, tmp_path) -> None:
         results.save_run(folder, model, 42, {**run, "profile": profile})
     rep = report.load_report(folder, tmp_path / "f", tmp_path / "t")
     assert "the results mix profiles (quick, smoke): the tables compare unlike runs" in report.missing(rep)
-    assert report.table_i(rep).caption.startswith("profile quick, smoke · ")
+    assert report.table_i(rep).caption.startswith("profile quick, smoke (not the study's protocol: ")
 
 
 def test_selection_is_from_the_data(results_dir, tmp_path) -> None:

@@ -59,7 +59,7 @@ def test_one_epoch_vae_file_is_small_and_complete(vae_run):
     print(f"1-epoch VAE results file: {size_mb:.2f} MB")
     assert size_mb < 5
     run = results.load_results(path)["runs"][42]
-    assert run["status"] == "ok" and run["profile"] == "quick"
+    assert run["status"] == "ok" and run["profile"] == "custom"  # epochs=1 is not quick's budget
     assert run["config"]["data"]["source"].startswith("embedded")
     assert any("instead of full MNIST" in d for d in run["config"]["deviations"])
     assert set(run["metrics"]["reconstruction"]) == {
@@ -72,6 +72,24 @@ def test_one_epoch_vae_file_is_small_and_complete(vae_run):
     assert run["metrics"]["reconstruction"]["full_mean"]["per_image"]["mse"].shape == (500,)
     assert run["samples"]["interpolations"].shape == (25, 10, 28, 28)
     assert run["samples"]["latent_codes"].shape == (500, 16)
+
+
+def test_only_the_profiles_own_budget_is_stored_under_its_name(vae_run, embedded_splits):
+    """A notebook run with its own epochs, lr, ... or a variant must not pass for the profile's run
+    (run_all would skip it as done; the report would mix it in)."""
+    result, _, _ = vae_run
+    own = experiment.run_budget("VAE", "quick")
+    assert experiment.run_record("VAE", "quick", own, embedded_splits, result, None)["profile"] == "quick"
+    changed = experiment.run_budget("VAE", "quick", lr=1e-4)
+    assert (
+        experiment.run_record("VAE", "quick", changed, embedded_splits, result, None)["profile"] == "custom"
+    )
+    result.settings["variant"] = "literal"
+    try:
+        rec = experiment.run_record("VAE", "quick", own, embedded_splits, result, None)
+    finally:
+        result.settings["variant"] = None
+    assert rec["profile"] == "custom" and any("variant 'literal'" in d for d in rec["config"]["deviations"])
 
 
 def test_evaluation_indices_fixed_and_disjoint_pairs():

@@ -147,6 +147,32 @@ def test_bad_flags_exit_2_with_one_line(args):
     assert proc.stdout == ""
 
 
+def test_data_problems_stop_the_batch_once_before_any_notebook(tmp_path):
+    """A folder without MNIST, or the paper profile on the embedded digits: one line, exit 2."""
+    from shared import data
+
+    if data.find_mnist_folder(None, ROOT / "data") is not None:
+        pytest.skip("full MNIST under <root>/data: the paper profile would find it")
+    env = {k: v for k, v in os.environ.items() if k != "MNIST_DIR"}
+    for args in (["--data-dir", str(tmp_path)], ["--profile", "paper", "--models", "VAE"]):
+        proc = subprocess.run(
+            [RUN_ALL, *args],
+            capture_output=True,
+            text=True,
+            env={**env, "PYTHON": sys.executable},
+            timeout=120,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "MNIST" in proc.stderr
+
+
+def test_repeated_models_and_seeds_run_once():
+    from shared import batch
+
+    args = batch.parse_args(["--models", "VAE,AE,VAE", "--seeds", "1,2,1"])
+    assert args.models == ["VAE", "AE"] and args.seeds == [1, 2]
+
+
 def test_relative_paths_are_made_absolute_for_the_notebooks(tmp_path, monkeypatch):
     """The notebooks run in notebooks/: a relative --data-dir, --results-dir or MNIST_DIR must not
     be read from there."""
@@ -154,6 +180,7 @@ def test_relative_paths_are_made_absolute_for_the_notebooks(tmp_path, monkeypatc
 
     tmp_path = tmp_path.resolve()
     (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").touch()  # what the folder check looks for
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MNIST_DIR", "mnist")
     args = batch.parse_args(["--data-dir", "mnist", "--results-dir", "out"])
