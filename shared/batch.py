@@ -125,7 +125,8 @@ def output_dirs(profile: str, results_dir: str | None) -> dict[str, Path]:
     base = ROOT if profile == "paper" and results_dir is None else res
     return {
         "results": res,
-        "executed": NOTEBOOKS / "executed" / profile,
+        # with --results-dir everything of the batch goes there (tests never touch the user's copies)
+        "executed": res / "executed" if results_dir else NOTEBOOKS / "executed" / profile,
         "figures": base / "figures",
         "tables": base / "tables",
     }
@@ -250,8 +251,12 @@ def render_html(executed: Path) -> None:
         html = nb_path.with_suffix(".html")
         if html.exists() and html.stat().st_mtime >= nb_path.stat().st_mtime:
             continue
-        body, _ = exporter.from_notebook_node(nbformat.read(nb_path, as_version=4))
-        html.write_text(body)
+        try:  # one unreadable notebook (an interrupted run's) must not cost the batch its summary
+            body, _ = exporter.from_notebook_node(nbformat.read(nb_path, as_version=4))
+        except Exception as exc:
+            print(f"no HTML for {nb_path}: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        results.write_bytes_atomically(html, body.encode())
 
 
 def run_evaluation(runner: Runner) -> Outcome:
@@ -302,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"run_all: profile {args.profile}, {len(args.models)} models x {len(seeds)} seeds = {len(jobs)} runs, "
         f"{runner.jobs} at a time ({runner.threads or 'default'} threads each); results in {dirs['results']}, "
-        f"executed notebooks in {dirs['executed']}",
+        f"executed notebooks in {dirs['executed']}; python {sys.executable}",
         flush=True,
     )
     start = time.perf_counter()
@@ -311,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     if not args.skip_evaluation:
-        outcomes.append(run_evaluation(runner))
+        try:
+            outcomes.append(run_evaluation(runner))
+        except KeyboardInterrupt:
+            print("\ninterrupted during the evaluation notebook; every run is stored: re-run to evaluate")
+            return 130
         print(
             f"evaluation notebook: {outcomes[-1].status} ({outcomes[-1].seconds:.1f} s) {outcomes[-1].note}",
             flush=True,

@@ -210,8 +210,11 @@ def load_embedded() -> MNISTSplits:
 def _download_with_torchvision(data_root: Path) -> Path | None:
     try:
         from torchvision.datasets import MNIST
-    except Exception:  # torchvision absent or built against another torch
-        return None
+    except Exception as exc:  # torchvision absent or built against another torch
+        raise DataError(
+            f"download=True needs torchvision, which does not import here ({type(exc).__name__}); "
+            "put the four MNIST files in a folder and pass data_dir or set MNIST_DIR"
+        ) from None
     for train in (True, False):
         MNIST(root=str(data_root), train=train, download=True)
     return _resolve_idx_dir(data_root)
@@ -232,6 +235,8 @@ def find_mnist_folder(
                 f"{what}={explicit}: no '{IMAGE_FILES['train']}' there (nor in MNIST/raw/ below it)"
             )
         return found
+    if download and data_root is None:
+        raise ValueError("download=True needs data_root, the folder to download MNIST into")
     if data_root is not None:
         root = Path(data_root).expanduser()
         found = _resolve_idx_dir(root)

@@ -530,7 +530,8 @@ def load_results_dir(
 
 
 def is_done(results_dir: str | os.PathLike, model: str, seed: int, profile: str) -> bool:
-    """True when ``seed`` of ``model`` is stored with status ok for ``profile`` (for resume).
+    """True when ``seed`` of ``model`` is stored with status ok and its metrics for ``profile``
+    (for resume: a run trained but interrupted during its evaluation is not done).
 
     A missing file means not done; an unreadable one raises :class:`ResultsError`.
     """
@@ -538,7 +539,9 @@ def is_done(results_dir: str | os.PathLike, model: str, seed: int, profile: str)
     if not path.exists():
         return False
     run = load_results(path)["runs"].get(int(seed))
-    return run is not None and run["status"] == "ok" and run["profile"] == profile
+    return (
+        run is not None and run["status"] == "ok" and run["profile"] == profile and run["metrics"] is not None
+    )
 
 
 # ---------------------------------------------------------------- tidy frames

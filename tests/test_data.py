@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import sys
 import warnings
 
 import numpy as np
@@ -120,3 +121,12 @@ def test_n_train_subset(embedded_splits):
     assert len(s.train_x) == 100 and torch.equal(s.train_x, embedded_splits.train_x[:100])
     with pytest.raises(ValueError, match="n_train"):
         data.subset_train(data.MNISTSplits(**{**embedded_splits.__dict__}), 0)
+
+
+def test_download_says_what_it_needs_instead_of_falling_back(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    with pytest.raises(ValueError, match="needs data_root"):
+        load_mnist(download=True)
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as on the CPU path: not importable
+    with pytest.raises(DataError, match="needs torchvision"):
+        load_mnist(data_root=tmp_path, download=True)

@@ -59,7 +59,7 @@ def test_all_22_notebooks_run_and_write_valid_results(smoke_batch):
         run = data["runs"][42]
         assert run["status"] == "ok" and run["profile"] == "smoke", (name, run["failure"])
         assert run["metrics"]["reconstruction"]["protocol_sampled"]["per_image"]["ssim"].shape == (100,)
-        executed = ROOT / "notebooks" / "executed" / "smoke" / f"{name}_seed42.ipynb"
+        executed = out / "executed" / f"{name}_seed42.ipynb"
         assert executed.exists() and executed.with_suffix(".html").exists()
     assert "evaluation notebook: ok" in proc.stdout
     assert "runs: 22 ok, 0 skipped, 0 failed, 0 crashed; evaluation notebook: ok" in proc.stdout

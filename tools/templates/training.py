@@ -109,6 +109,8 @@ print(f"status: {result.status}; epochs run: {result.epochs_run}; best epoch: {r
       f"early stopped: {result.early_stopped}; {result.wall_seconds:.1f} s on {result.device}")
 if result.failure:
     print("FAILED:", result.failure)
+if result.history:  # saved now (no metrics yet): an error in the evaluation cannot lose the training
+    results.save_run(results_dir, MODEL, seed, experiment.run_record(MODEL, profile, budget, splits, result, None))
 """,
         ),
         (
