@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from shared.checkpoint import Checkpoint
 from shared.data import MNISTSplits
 from shared.latent import needs_autograd
 from shared.registry import (
@@ -51,6 +52,7 @@ class TrainSettings:
     variant: str | None = None  # a documented alternative setting of the model (registry)
     model_overrides: dict[str, Any] | None = None  # config values replaced by a profile's budget
     debug_nan_epoch: int | None = None  # test hook: make the loss NaN in this epoch
+    checkpoint: str | None = None  # file for a per-epoch checkpoint: an interrupted run resumes there
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -283,8 +285,15 @@ def train_model(
     history: dict[str, list] = {"epoch": [], "seconds": [], "train_loss": [], "val_loss": []}
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
     status, failure, early_stopped, epoch = "ok", None, False, 0
-    start = time.perf_counter()
-    for epoch in range(1, settings.epochs + 1):
+    start, first = time.perf_counter(), 1
+    data = {"source": splits.source, "n_train": len(splits.train_x), "n_val": len(splits.val_x)}
+    ckpt = Checkpoint(settings.checkpoint, name, settings, data) if settings.checkpoint else None
+    if ckpt is not None and (state := ckpt.load(model, optimizers, generator)) is not None:
+        history, best, first = state["history"], state["best"], state["epoch"] + 1
+        start -= state["wall_seconds"]
+        if settings.progress:
+            print(f"Resuming from the checkpoint after epoch {state['epoch']} ({ckpt.path})")
+    for epoch in range(first, settings.epochs + 1):
         t0 = time.perf_counter()
         try:
             train = train_epoch(model, spec, optimizers, train_x, epoch, settings, generator)
@@ -302,6 +311,10 @@ def train_model(
         elif epoch - best[1] >= settings.patience:
             early_stopped = True
             break
+        if ckpt is not None:
+            ckpt.save(model, optimizers, generator, epoch, history, best, time.perf_counter() - start)
+    if ckpt is not None:
+        ckpt.remove()  # the run ended (done, early-stopped or failed): the caller stores it
     model.load_state_dict(best[2])
     model.eval()
     return TrainResult(

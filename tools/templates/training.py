@@ -103,7 +103,10 @@ print(splits.describe())
         (
             "code",
             """
-settings = experiment.settings_for(budget, seed, device, threads, variant=variant, debug_nan_epoch=debug_nan_epoch)
+checkpoint = results_dir / "checkpoints" / f"{MODEL}_seed{seed}.pt"  # per epoch: an interrupted run resumes
+settings = experiment.settings_for(
+    budget, seed, device, threads, variant=variant, debug_nan_epoch=debug_nan_epoch, checkpoint=str(checkpoint)
+)
 result = train_model(MODEL, splits, settings)
 print(f"status: {result.status}; epochs run: {result.epochs_run}; best epoch: {result.best_epoch}; "
       f"early stopped: {result.early_stopped}; {result.wall_seconds:.1f} s on {result.device}")
