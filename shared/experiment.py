@@ -234,9 +234,24 @@ def run_record(
             "samples": None if evaluation is None else evaluation["samples"],
         }
     )
-    # weights stay numpy arrays, 0-d ones included (to_plain would turn those into scalars)
-    record["weights"] = {k: v.detach().cpu().numpy() for k, v in result.model.state_dict().items()}
+    record["weights"] = model_weights(result.model)
     return record
+
+
+# pythae's RHVAE keeps its metric outside ``state_dict`` (rhvae/rhvae_model.py: ``M_tens`` and
+# ``centroids_tens``, set by ``model.update()``); without them a restored RHVAE evaluates with the
+# initial metric. They are stored beside the weights under "attr:<name>" (schema: weights).
+_OUTSIDE_STATE_DICT = ("M_tens", "centroids_tens")
+
+
+def model_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The best weights as numpy arrays (0-d ones too), plus the state pythae keeps outside them."""
+    weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    for name in _OUTSIDE_STATE_DICT:
+        value = getattr(model, name, None)
+        if torch.is_tensor(value):
+            weights[f"attr:{name}"] = value.detach().cpu().numpy()
+    return weights
 
 
 def restore_model(model: str, run: dict) -> torch.nn.Module:
@@ -248,7 +263,16 @@ def restore_model(model: str, run: dict) -> torch.nn.Module:
             model, training["epochs"], training.get("variant"), training.get("model_overrides")
         )
     state = {k: torch.as_tensor(np.asarray(v)) for k, v in run["weights"].items()}
+    attributes = {k.removeprefix("attr:"): state.pop(k) for k in list(state) if k.startswith("attr:")}
     net.load_state_dict(state)
+    for name, value in attributes.items():
+        setattr(net, name, value)
+    if attributes and hasattr(net, "G_inv"):
+        # RHVAE's G / G_inv are closures made by update(); rebuild them over the restored metric,
+        # as pythae's own RHVAE.load_from_folder does (rhvae/rhvae_model.py)
+        from pythae.models.rhvae.rhvae_utils import create_inverse_metric, create_metric
+
+        net.G, net.G_inv = create_metric(net), create_inverse_metric(net)
     return net.eval()
 
 

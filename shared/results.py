@@ -63,7 +63,8 @@ someone else cannot run code. Schema version 1::
           "interpolations": f16[25, 10, 28, 28],    # frames from the mean codes
           "latent_codes": f32[<=1000, 16], "latent_labels": i64[<=1000],
       },
-      "weights": None | {name: ndarray},           # best weights, model.state_dict() as numpy
+      "weights": None | {name: ndarray},           # best weights, model.state_dict() as numpy, plus
+                                                    # "attr:<name>" for state pythae keeps outside it (RHVAE)
     }
 
 Metric definitions are in :mod:`shared.metrics`. Extra keys are allowed anywhere (readers

@@ -92,6 +92,18 @@ def test_only_the_profiles_own_budget_is_stored_under_its_name(vae_run, embedded
     assert rec["profile"] == "custom" and any("variant 'literal'" in d for d in rec["config"]["deviations"])
 
 
+def test_restored_rhvae_keeps_the_metric_pythae_holds_outside_its_state_dict(tiny_splits):
+    result = train_model("RHVAE", tiny_splits, TrainSettings(epochs=1, seed=1, progress=False))
+    budget = experiment.run_budget("RHVAE", "smoke", epochs=1)
+    record = experiment.run_record("RHVAE", "smoke", budget, tiny_splits, result, None)
+    restored = experiment.restore_model("RHVAE", record)
+    assert torch.equal(restored.M_tens, result.model.M_tens) and len(restored.M_tens) > 1
+    before = evaluation.evaluate_model(result.model, tiny_splits, seed=3)
+    _assert_same_metrics(
+        before["metrics"], evaluation.evaluate_model(restored, tiny_splits, seed=3)["metrics"]
+    )
+
+
 def test_evaluation_indices_fixed_and_disjoint_pairs():
     a, b = evaluation.evaluation_indices(10_000), evaluation.evaluation_indices(10_000)
     for k in a:
