@@ -195,8 +195,18 @@ def main(argv: list[str] | None = None) -> None:
         write_json(args.json, results)
         print(f"    MSE {row['mse_mean_code']:.4f} ({row['seconds']:.0f} s)", flush=True)
     table = markdown(results, [key for key, _, _ in dict.fromkeys(plan)])
-    args.md.write_text(table)
+    args.md.write_text(table + notes_after_table(args.md))
     print(table)
+
+
+def notes_after_table(md: Path) -> str:
+    """The hand-written notes below the generated table of ``md`` (kept when the table is redone)."""
+    if not md.exists():
+        return ""
+    lines = md.read_text().splitlines(keepends=True)
+    first = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
+    end = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "".join(lines[end:])
 
 
 if __name__ == "__main__":

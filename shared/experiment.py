@@ -97,11 +97,20 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def default_results_dir(profile: str) -> Path:
+def default_results_dir(profile: str, custom: bool = False) -> Path:
     """paper_results/ for the paper profile (published results); results/<profile>/ otherwise,
-    so quick and smoke runs never mix with, or get committed as, the published results."""
+    so quick and smoke runs never mix with, or get committed as, the published results; and
+    results/custom/ for a run with its own budget or a variant (see ``is_custom``), so it never
+    replaces the profile's run of the same seed."""
     get_profile(profile)
+    if custom:
+        return PROJECT_ROOT / "results" / "custom"
     return PROJECT_ROOT / ("paper_results" if profile == "paper" else f"results/{profile}")
+
+
+def is_custom(model: str, profile: str, budget: dict[str, Any], variant: str | None) -> bool:
+    """True when a run is not the profile's own (its budget was changed, or a variant is used)."""
+    return variant is not None or budget != get_profile(profile).budget(model)
 
 
 def get_profile(name: str) -> Profile:
@@ -204,7 +213,6 @@ def run_record(
     """Everything about one run as plain data (schema: shared/results.py)."""
     spec = registry.get_spec(model)
     variant = result.settings.get("variant")
-    changed = variant is not None or budget != get_profile(profile).budget(model)
     record = results.to_plain(
         {
             "seed": result.settings["seed"],
@@ -212,7 +220,7 @@ def run_record(
             "failure": result.failure,
             # a notebook run with its own epochs / lr / ... or a variant is not the profile's run:
             # "custom" keeps run_all from skipping it as done and the report from mixing it in unseen
-            "profile": "custom" if changed else profile,
+            "profile": "custom" if is_custom(model, profile, budget, variant) else profile,
             "config": {
                 "model": model,
                 "display_name": spec.display_name,

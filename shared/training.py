@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -100,6 +101,15 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} requested but CUDA is not available on this machine")
     return torch.device(device)
+
+
+def deterministic_cuda() -> None:
+    """Ask CUDA for repeatable kernels: cuDNN's autotuner and some of its convolution algorithms,
+    and cuBLAS without a fixed workspace, give different float sums from run to run. Costs some
+    GPU speed; the same seed on the same GPU then gives the same numbers, as on the CPU."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
 
 
 def seed_everything(seed: int) -> None:
@@ -272,6 +282,8 @@ def train_model(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = resolve_device(settings.device)
+    if device.type == "cuda":
+        deterministic_cuda()
     seed_everything(settings.seed)
     if model is None:
         model = build_model(name, settings.epochs, settings.variant, settings.model_overrides)

@@ -62,3 +62,11 @@ def test_benchmark_json_is_refused_when_damaged_and_kept_when_a_curve_exists(tmp
     with pytest.raises(SystemExit, match="--force"):
         curves.main(["VAE", "--json", str(kept)])
     assert kept.read_text() == '{"VAE @5": {"curve": [1]}}'
+
+
+def test_redoing_the_sweep_table_keeps_the_notes_below_it(tmp_path):
+    sweep = _load("fidelity_sweep")
+    md = tmp_path / "r.md"
+    md.write_text("Data: x\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nNotes:\n| other table |\n")
+    assert sweep.notes_after_table(md) == "\nNotes:\n| other table |\n"
+    assert sweep.notes_after_table(tmp_path / "none.md") == ""

@@ -142,3 +142,14 @@ def test_profiles_and_budgets():
     assert experiment.get_profile("paper").seeds == (42, 123, 456)
     with pytest.raises(ValueError, match="unknown profile"):
         experiment.get_profile("fast")
+
+
+def test_custom_runs_go_to_their_own_folder_not_to_the_published_results():
+    paper = experiment.run_budget("RAE_GP", "paper")
+    assert not experiment.is_custom("RAE_GP", "paper", paper, None)
+    assert experiment.default_results_dir("paper").name == "paper_results"
+    assert experiment.is_custom("RAE_GP", "paper", paper, "study_literal")
+    assert experiment.is_custom("RAE_GP", "paper", experiment.run_budget("RAE_GP", "paper", epochs=5), None)
+    assert (
+        experiment.default_results_dir("paper", custom=True) == experiment.PROJECT_ROOT / "results" / "custom"
+    )

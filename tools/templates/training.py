@@ -63,7 +63,7 @@ n_train = None           # None: the profile's number of training images
 lr = None                # None: the profile's learning rate (1e-4 = the study's; quick: 1e-3)
 device = "auto"          # "auto" | "cpu" | "cuda"
 threads = None           # torch CPU threads; None: torch's default
-results_dir = None       # None: paper_results/ for profile "paper", else results/<profile>/
+results_dir = None       # None: paper_results/ (paper), results/<profile>/, results/custom/ (own budget, variant)
 variant = None           # a documented alternative setting of this model (see the header)
 debug_nan_epoch = None   # test hook: force a NaN loss in this epoch
 """
@@ -83,8 +83,9 @@ from shared.training import train_model
 
 MODEL = "{name}"
 budget = experiment.run_budget(MODEL, profile, epochs=epochs, patience=patience, n_train=n_train, lr=lr)
-results_dir = Path(results_dir) if results_dir else experiment.default_results_dir(profile)
-print(f"{{MODEL}}, seed {{seed}}, profile {{profile}}: budget {{budget}}")
+custom = experiment.is_custom(MODEL, profile, budget, variant)  # stored as profile "custom"
+results_dir = Path(results_dir) if results_dir else experiment.default_results_dir(profile, custom)
+print(f"{{MODEL}}, seed {{seed}}, profile {{profile}}{{' (custom)' if custom else ''}}: budget {{budget}}")
 ''',
         ),
         ("markdown", "## Data"),
