@@ -643,22 +643,3 @@ def runs_frame(results: Mapping) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=RUNS_COLUMNS)
     ints = {c: "Int64" for c in ("seed", "failure_epoch", "epochs_run", "best_epoch", "n_train")}
     return frame.astype({**ints, "wall_seconds": float, "early_stopped": bool})
-
-
-# ---------------------------------------------------------------- command line
-
-
-def _main(argv: list[str]) -> int:
-    """``python -m shared.results is-done DIR MODEL SEED PROFILE``: exit 0 done, 1 not, 2 error."""
-    if len(argv) != 5 or argv[0] != "is-done":
-        print(_main.__doc__, file=sys.stderr)
-        return 2
-    try:
-        return 0 if is_done(argv[1], argv[2], int(argv[3]), argv[4]) else 1
-    except (ResultsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

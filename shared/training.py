@@ -129,26 +129,23 @@ def make_optimizers(
     mode = spec.training_mode
     if mode == SINGLE:
         return {"main": adam(model.parameters(), lr=settings.lr)}
-    decoder_kwargs = {}
-    if spec.decoder_weight_decay_param is not None:
-        decoder_kwargs["weight_decay"] = getattr(model.model_config, spec.decoder_weight_decay_param)
-    if mode == COUPLED:
-        return {
-            "encoder": adam(model.encoder.parameters(), lr=settings.lr),
-            "decoder": adam(model.decoder.parameters(), lr=settings.lr, **decoder_kwargs),
-        }
+    if mode not in (COUPLED, ADVERSARIAL, COUPLED_ADVERSARIAL):
+        raise ValueError(f"unknown training mode {mode!r}")
     if mode == ADVERSARIAL:
-        return {
-            "autoencoder": adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=settings.lr),
-            "discriminator": adam(model.discriminator.parameters(), lr=settings.discriminator_lr),
+        out = {
+            "autoencoder": adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=settings.lr)
         }
-    if mode == COUPLED_ADVERSARIAL:
-        return {
+    else:
+        decoder_kwargs = {}
+        if spec.decoder_weight_decay_param is not None:
+            decoder_kwargs["weight_decay"] = getattr(model.model_config, spec.decoder_weight_decay_param)
+        out = {
             "encoder": adam(model.encoder.parameters(), lr=settings.lr),
             "decoder": adam(model.decoder.parameters(), lr=settings.lr, **decoder_kwargs),
-            "discriminator": adam(model.discriminator.parameters(), lr=settings.discriminator_lr),
         }
-    raise ValueError(f"unknown training mode {mode!r}")
+    if mode != COUPLED:
+        out["discriminator"] = adam(model.discriminator.parameters(), lr=settings.discriminator_lr)
+    return out
 
 
 def optimizer_step(mode: str, optimizers: dict[str, torch.optim.Optimizer], out: Any) -> None:
