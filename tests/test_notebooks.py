@@ -88,6 +88,11 @@ def test_interrupted_batch_resumes_without_losing_work(tmp_path):
         "--skip-evaluation",
     ]
     env = {**os.environ, "PYTHON": sys.executable}
+    models = ("AE", "VAE", "BetaVAE")
+
+    def finished() -> list[str]:  # trained *and* evaluated (a run is saved once before evaluating)
+        return [m for m in models if results.is_done(tmp_path, m, 42, "smoke")]
+
     proc = subprocess.Popen(
         [RUN_ALL, *args],
         stdout=subprocess.PIPE,
@@ -95,24 +100,24 @@ def test_interrupted_batch_resumes_without_losing_work(tmp_path):
         text=True,
         env=env,
         start_new_session=True,
+        # Ctrl-C must work even when pytest itself runs as a background job (SIGINT ignored there)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 300
-    while not list(tmp_path.glob("*_MNIST.pkl")) and time.time() < deadline:
+    while not finished() and time.time() < deadline:
         time.sleep(0.5)
-    first = list(tmp_path.glob("*_MNIST.pkl"))
-    assert first, "no run finished in time"
+    assert finished(), "no run finished in time"
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "Interrupted" in output, output
-    done = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*_MNIST.pkl")}
+    done = {f"{m}_MNIST.pkl": results.results_path(tmp_path, m).stat().st_mtime_ns for m in finished()}
     assert 1 <= len(done) < 3
     again = _run_all(*args)
     assert again.returncode == 0, again.stdout
     assert f"{len(done)} skipped" in again.stdout
     for name, mtime in done.items():  # finished runs untouched
         assert (tmp_path / name).stat().st_mtime_ns == mtime
-    for model in ("AE", "VAE", "BetaVAE"):
-        assert results.is_done(tmp_path, model, 42, "smoke")
+    assert finished() == list(models)
 
 
 def test_forced_nan_is_recorded_failed_and_batch_goes_on(tmp_path):
