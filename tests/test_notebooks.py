@@ -152,10 +152,11 @@ def test_bad_flags_exit_2_with_one_line(args):
     assert proc.stdout == ""
 
 
-def test_data_problems_stop_the_batch_once_before_any_notebook(tmp_path):
+def test_data_problems_stop_the_batch_once_before_any_notebook(tmp_path, monkeypatch):
     """A folder without MNIST, or the paper profile on the embedded digits: one line, exit 2."""
     from shared import data
 
+    monkeypatch.delenv("MNIST_DIR", raising=False)  # CI sets it; this test is about its absence
     if data.find_mnist_folder(None, ROOT / "data") is not None:
         pytest.skip("full MNIST under <root>/data: the paper profile would find it")
     env = {k: v for k, v in os.environ.items() if k != "MNIST_DIR"}
