@@ -262,6 +262,23 @@ def prepare_model(model: nn.Module, device: torch.device, channels_last: bool) -
     return model
 
 
+def _start_state(
+    ckpt: Checkpoint | None,
+    model: nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+    progress: bool,
+) -> tuple[dict[str, list], tuple, int, float]:
+    """(history, best, first epoch, seconds already spent): a fresh run's, or the checkpoint's."""
+    state = ckpt.load(model, optimizers, generator) if ckpt is not None else None
+    if state is None:
+        history: dict[str, list] = {"epoch": [], "seconds": [], "train_loss": [], "val_loss": []}
+        return history, (math.inf, 0, copy.deepcopy(model.state_dict())), 1, 0.0
+    if progress:
+        print(f"Resuming from the checkpoint after epoch {state['epoch']} ({ckpt.path})")
+    return state["history"], state["best"], state["epoch"] + 1, state["wall_seconds"]
+
+
 def train_model(
     name: str,
     splits: MNISTSplits,
@@ -291,17 +308,13 @@ def train_model(
     optimizers = make_optimizers(model, spec, settings)
     generator = torch.Generator().manual_seed(settings.seed)
 
-    history: dict[str, list] = {"epoch": [], "seconds": [], "train_loss": [], "val_loss": []}
-    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
-    status, failure, early_stopped, epoch = "ok", None, False, 0
-    start, first = time.perf_counter(), 1
     data = {"source": splits.source, "n_train": len(splits.train_x), "n_val": len(splits.val_x)}
     ckpt = Checkpoint(settings.checkpoint, name, settings, data) if settings.checkpoint else None
-    if ckpt is not None and (state := ckpt.load(model, optimizers, generator)) is not None:
-        history, best, first = state["history"], state["best"], state["epoch"] + 1
-        start -= state["wall_seconds"]
-        if settings.progress:
-            print(f"Resuming from the checkpoint after epoch {state['epoch']} ({ckpt.path})")
+    history, best, first, earlier_seconds = _start_state(
+        ckpt, model, optimizers, generator, settings.progress
+    )
+    status, failure, early_stopped, epoch = "ok", None, False, 0
+    start = time.perf_counter() - earlier_seconds
     for epoch in range(first, settings.epochs + 1):
         t0 = time.perf_counter()
         try:
