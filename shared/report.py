@@ -169,10 +169,10 @@ def _data_label(run: dict) -> str:
 
 def _runs_with_labels(results: dict[str, dict]) -> pd.DataFrame:
     runs = R.runs_frame(results)
-    labels = {(m, s): _data_label(r) for m, d in results.items() for s, r in d["runs"].items()}
-    runs["data"] = [labels[(m, int(s))] for m, s in zip(runs["model"], runs["seed"])]
-    devs = {(m, s): _budget_deviations(r) for m, d in results.items() for s, r in d["runs"].items()}
-    runs["deviations"] = [devs[(m, int(s))] for m, s in zip(runs["model"], runs["seed"])]
+    stored = {(m, s): r for m, d in results.items() for s, r in d["runs"].items()}
+    in_order = [stored[(m, int(s))] for m, s in zip(runs["model"], runs["seed"])]
+    runs["data"] = [_data_label(r) for r in in_order]
+    runs["deviations"] = [_budget_deviations(r) for r in in_order]
     return runs
 
 
