@@ -7,7 +7,8 @@ name, so the same results give the same tables byte for byte. The frames it expe
   ``[model, seed, status, profile, data_source, eval_set, metric, value]`` (value = the run's mean);
 - per-item frame: columns ``[model, seed, item, metric, value]`` for one eval_set (item = test image
   or interpolation sequence, the same items for every model);
-- runs frame: one row per model x seed with status, failure reason, epochs and timing.
+- runs frame: one row per model x seed with status, failure reason, epochs and timing, and (newer
+  files) the posterior-collapse verdict ``collapsed`` and the ``setting_differs`` text.
 
 "Model means" (see :func:`model_means`) are one row per model with one column per metric, the mean
 over seeds; most model-level analyses (correlations, Pareto, ranks, Table III) start from it.
@@ -16,12 +17,14 @@ over seeds; most model-level analyses (correlations, Pareto, ranks, Table III) s
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from shared.collapse import COLLAPSE_RULE
 
 BASELINE = "VAE"
 ALPHA = 0.05
@@ -542,15 +545,22 @@ REGIME_RULE = (
 )
 
 
-def assign_regimes(means: pd.DataFrame) -> pd.DataFrame:
+def assign_regimes(means: pd.DataFrame, collapsed: Collection[str] = ()) -> pd.DataFrame:
     """Add ranks, the Pareto flag, the tilt and a regime per model by ``REGIME_RULE``.
 
     The tilt says how much better a model is placed on reconstruction than on smooth
     interpolation relative to the other models; fixed thresholds (not quantiles) keep models
     with identical figures in the same regime and make the rule independent of group sizes.
+    Models in ``collapsed`` keep their ranks but are left off the frontier (``pareto_optimal``
+    False, ``collapsed`` True): a constant output is trivially smooth, so letting it dominate
+    would push working models off the frontier. The frontier is that of the other models.
     """
     out = combined_rank(means)
-    out["pareto_optimal"] = pareto_mask(out)
+    out["collapsed"] = out["model"].isin(set(collapsed))
+    eligible = ~out["collapsed"].to_numpy()
+    front = np.zeros(len(out), dtype=bool)
+    front[eligible] = pareto_mask(out[eligible])
+    out["pareto_optimal"] = front
     out["tilt"] = (out["piq_rank"] - out["ssim_rank"]) / max(len(out) - 1, 1)
     out["regime"] = np.select(
         [out["tilt"] > 1 / 3, out["tilt"] < -1 / 3], [REGIMES[0], REGIMES[2]], REGIMES[1]
@@ -580,12 +590,23 @@ def _ordered_models(means: pd.DataFrame, metric: str) -> list[str]:
     return ordered["model"].tolist()
 
 
-def table_iii(means: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+def table_iii(
+    means: pd.DataFrame,
+    k: int = 3,
+    excluded: Collection[str] = (),
+    excluded_reason: str = "collapsed",
+) -> pd.DataFrame:
     """Application -> recommended / avoid, derived from the measured model means.
 
     Rule per application: recommend the best k models on its criterion and advise against the
     worst k (k shrinks to half the models when fewer than 2k are available); ties by name.
+    Models in ``excluded`` (collapsed ones, see ``shared.collapse``) are ranked nowhere, neither
+    recommended nor avoided, since their near-zero PIQ is an artefact; the ``left_out`` column
+    names them with ``excluded_reason``.
     """
+    left_out = sorted(set(excluded) & set(means["model"]))
+    means = means[~means["model"].isin(left_out)]
+    note = ", ".join(f"{m} ({excluded_reason})" for m in left_out)
     rows = []
     for application, metric in APPLICATIONS:
         if metric != "combined_rank" and metric not in means.columns:
@@ -604,6 +625,7 @@ def table_iii(means: pd.DataFrame, k: int = 3) -> pd.DataFrame:
                 "rule": f"recommended = top {kk} by {crit}; avoid = bottom {kk}",
                 "recommended": ", ".join(ordered[:kk]),
                 "avoid": ", ".join(ordered[::-1][:kk]) if kk else "",
+                "left_out": note,
             }
         )
     return pd.DataFrame(rows)
@@ -856,6 +878,100 @@ def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
             "reason": _column(failed, "failure_reason", "reason", "failure"),
         }
     ).sort_values(["model", "seed"], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- per-model flags
+
+#: Columns that tables listing models carry beside the numbers (which stay untouched).
+COLLAPSED_COLUMN = "collapsed"
+SETTING_COLUMN = "setting differs from study"
+FLAG_COLUMNS = ["model", "seeds_ok", "seeds_measured", "seeds_collapsed", "collapsed", "label", "setting"]
+
+
+def _collapse_label(n_ok: int, n_measured: int, n_collapsed: int) -> str:
+    """ "yes (2/3 seeds)", "" (all seeds measured, none collapsed) or "n/a" (none measured):
+    seeds without a verdict are counted as such, never taken for "not collapsed"."""
+    unmeasured = n_ok - n_measured
+    if n_collapsed:
+        tail = f", {unmeasured} not measured" if unmeasured else ""
+        return f"yes ({n_collapsed}/{n_ok} seeds{tail})"
+    if n_measured == 0:
+        return "n/a"
+    return f"no ({n_measured}/{n_ok} seeds measured)" if unmeasured else ""
+
+
+def _setting_text(values: pd.Series) -> str:
+    """The distinct study settings the seeds do not use, "; "-joined ("" = all use the study's,
+    "n/a" = not recorded); "(k/n seeds)" when only some seeds differ."""
+    known = [v for v in values if isinstance(v, str)]
+    differing = [v for v in known if v]
+    if differing:
+        text = "; ".join(sorted(set(differing)))
+        return text if len(differing) == len(values) else f"{text} ({len(differing)}/{len(values)} seeds)"
+    return "" if known and len(known) == len(values) else "n/a"
+
+
+def model_flags(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per model, over its ok seeds: how many were judged and found collapsed, the verdict
+    (``collapsed``: any seed collapsed), its table label and the ``setting_differs`` text.
+
+    A model is flagged when any ok seed collapsed, since one collapsed seed already makes its
+    mean figures a blend of a working and a constant model. Tolerates runs frames without the
+    collapse / setting columns (older results): their labels are "n/a".
+    """
+    ok = _ok_rows(runs)
+    verdict, setting = _column(ok, "collapsed"), _column(ok, "setting_differs")
+    rows = []
+    for model, grp in ok.groupby("model", sort=True):
+        measured = verdict[grp.index].dropna().astype(bool)
+        n_ok, n_measured, n_collapsed = len(grp), len(measured), int(measured.sum())
+        rows.append(
+            [model, n_ok, n_measured, n_collapsed, n_collapsed > 0,
+             _collapse_label(n_ok, n_measured, n_collapsed), _setting_text(setting[grp.index])]
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=FLAG_COLUMNS)
+
+
+def collapsed_models(runs: pd.DataFrame) -> list[str]:
+    """The models with at least one collapsed ok seed, sorted (kept out of rankings/frontier)."""
+    flags = model_flags(runs)
+    return flags.loc[flags["collapsed"].astype(bool), "model"].tolist()
+
+
+def add_model_flags(table: pd.DataFrame, flags: pd.DataFrame, setting: bool = True) -> pd.DataFrame:
+    """``table`` with the ``collapsed`` label (and, if ``setting``, the "setting differs from
+    study" text) of each row's model right after ``model``; models without runs get "n/a".
+
+    An existing ``collapsed`` column (the boolean of :func:`assign_regimes`) is replaced by the
+    label in place, so that every saved table says "yes (k/n seeds)" the same way.
+    """
+    out = table.copy()
+    by_model = flags.set_index("model")
+    values = {COLLAPSED_COLUMN: by_model["label"]}
+    if setting:
+        values[SETTING_COLUMN] = by_model["setting"]
+    position = out.columns.get_loc("model") + 1
+    for column, source in values.items():
+        cells = out["model"].map(source).fillna("n/a").astype(str)
+        if column in out.columns:
+            out[column] = cells
+        else:
+            out.insert(position, column, cells)
+        position = out.columns.get_loc(column) + 1
+    return out
+
+
+def collapse_statement(flags: pd.DataFrame, models: Iterable[str], consequence: str) -> str:
+    """One caption sentence: which of ``models`` collapsed and what that means for the figure
+    or table (``consequence``), the rule, and which models were not measured at all."""
+    models = sorted(set(models))
+    known = flags[flags["model"].isin(models) & (flags["seeds_measured"] > 0)]
+    if known.empty:
+        return "posterior collapse not measured for these runs"
+    hit = known.loc[known["collapsed"].astype(bool), "model"].tolist()
+    unmeasured = [m for m in models if m not in set(known["model"])]
+    text = f"collapsed models {consequence}: {', '.join(hit) if hit else 'none'} ({COLLAPSE_RULE})"
+    return text + (f"; collapse not measured for {', '.join(unmeasured)}" if unmeasured else "")
 
 
 # --------------------------------------------------------------------------- saving tables

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import pythae.models as pm
 import torch
@@ -224,6 +224,129 @@ class PIWAE(pm.PIWAE):
             reg_loss=iw["kld"].mean(),
             recon_x=iw["recon"][:, 0, 0].reshape_as(x),
             z=iw["z"][:, 0, 0],
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Hamiltonian VAE
+# ----------------------------------------------------------------------------------------------
+
+
+def tempering_schedule(beta_zero: torch.Tensor, n_steps: int) -> list[torch.Tensor]:
+    """Inverse temperatures beta_0..beta_K of Caterini et al.'s (2018) quadratic tempering:
+    1 / sqrt(beta_k) = (1 - 1 / sqrt(beta_0)) (k / K)^2 + 1 / sqrt(beta_0), so beta_K = 1."""
+    inv_sqrt0 = beta_zero.rsqrt()
+    k_max = max(n_steps, 1)
+    return [((1 - inv_sqrt0) * (k / k_max) ** 2 + inv_sqrt0) ** -2 for k in range(n_steps + 1)]
+
+
+class HVAE(pm.HVAE):
+    """The Hamiltonian VAE of Caterini, Doucet & Sejdinovic (2018): a bound on log p(x).
+
+    pythae (hvae/hvae_model.py, ``forward`` and ``loss_function``) is not that model: z0 is
+    drawn with std = softplus(log_var) while the entropy term is -1/2 sum log_var (no bound);
+    the position update uses the old momentum, not the half-step one; the tempered momentum is
+    overwritten on the next line (``rho = rho__``: no tempering); ``grad(U, z)`` has no
+    ``create_graph`` (no gradient through the dynamics); the rho_0 and (D/2) log beta_0 terms
+    are missing. Here, with U(z) = -log p(x, z) (pythae's conventions: 0.5 SSE, N(0, I) prior):
+    z0 = mu + sigma * eps, rho0 = gamma / sqrt(beta_0), gamma ~ N(0, I); K leapfrog steps
+    (half momentum step, full position step with the half-step momentum, half momentum step),
+    each followed by tempering rho <- sqrt(beta_{k-1} / beta_k) rho; and the extended-space ELBO
+
+        log p(x, z_K) + log N(rho_K; 0, I) - log q(z_0|x) - log N(rho_0; 0, I / beta_0)
+        + (D/2) log(beta_0 / beta_K)          (the Jacobian of tempering; leapfrog has det 1)
+
+    with gradients through the dynamics. Gradients of U are taken in training and evaluation
+    alike (``torch.enable_grad``), so the class also runs under ``torch.no_grad``.
+    Learned step size and temperature (config ``learn_eps_lf`` / ``learn_beta_zero``, variant
+    'learned' as in the paper): one step size per latent dimension, unconstrained (leapfrog is
+    volume-preserving for any step), and beta_0 = sigmoid(logit) in (0, 1).
+    """
+
+    def __init__(self, model_config, encoder=None, decoder=None):
+        super().__init__(model_config=model_config, encoder=encoder, decoder=decoder)
+        del self.eps_lf, self.beta_zero_sqrt  # pythae's unconstrained parameters, replaced below
+        eps = torch.tensor(float(model_config.eps_lf))
+        beta = torch.tensor(float(model_config.beta_zero))
+        if model_config.learn_eps_lf:
+            self.eps_lf_learned = nn.Parameter(eps.repeat(model_config.latent_dim))
+        else:
+            self.register_buffer("eps_lf_fixed", eps)
+        if model_config.learn_beta_zero:
+            self.beta_zero_logit = nn.Parameter(torch.logit(beta))
+        else:
+            self.register_buffer("beta_zero_fixed", beta)
+
+    def step_size(self) -> torch.Tensor:
+        return self.eps_lf_learned if self.model_config.learn_eps_lf else self.eps_lf_fixed
+
+    def beta_zero(self) -> torch.Tensor:
+        learned = self.model_config.learn_beta_zero
+        return torch.sigmoid(self.beta_zero_logit) if learned else self.beta_zero_fixed
+
+    def potential(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """U(z) = -log p(x, z) per image (constants dropped) and the decoded images."""
+        recon = self.decoder(z)["reconstruction"]
+        u = _neg_log_lik(self, recon.reshape(len(x), -1), x.reshape(len(x), -1)) + 0.5 * z.pow(2).sum(-1)
+        return u, recon
+
+    def _energy(self, z: torch.Tensor, x: torch.Tensor, track: bool):
+        """U(z), the decoded images and grad_z U (differentiable when ``track``)."""
+        if not track:
+            z = z.detach().requires_grad_(True)
+        u, recon = self.potential(z, x)
+        (grad_u,) = torch.autograd.grad(u.sum(), z, create_graph=track)
+        return z, u, recon, grad_u
+
+    def flow(self, z0: torch.Tensor, rho0: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Tempered leapfrog dynamics from (z0, rho0): z_K, rho_K, U(z_K), Dec(z_K)."""
+        track = torch.is_grad_enabled()
+        eps, betas = self.step_size(), tempering_schedule(self.beta_zero(), self.n_lf)
+        with torch.enable_grad():
+            with batchnorm_stats_frozen(self.decoder) if self.n_lf else nullcontext():
+                z, u, recon, grad_u = self._energy(z0, x, track)
+            rho = rho0
+            for k in range(1, self.n_lf + 1):
+                rho_half = rho - eps / 2 * grad_u
+                z = z + eps * rho_half
+                with batchnorm_stats_frozen(self.decoder) if k < self.n_lf else nullcontext():
+                    z, u, recon, grad_u = self._energy(z, x, track)
+                rho = (rho_half - eps / 2 * grad_u) * (betas[k - 1] / betas[k]).sqrt()
+        if not track:
+            z, u, recon, rho = z.detach(), u.detach(), recon.detach(), rho.detach()
+        return {"z": z, "rho": rho, "potential": u, "recon": recon}
+
+    def forward(self, inputs, **kwargs) -> ModelOutput:
+        x = inputs["data"]
+        enc = self.encoder(x)
+        mu, log_var = enc.embedding, enc.log_covariance
+        eps0 = torch.randn_like(mu)
+        z0 = mu + torch.exp(0.5 * log_var) * eps0
+        gamma = torch.randn_like(z0)
+        beta0 = self.beta_zero()
+        betas = tempering_schedule(beta0, self.n_lf)
+        rho0 = gamma / beta0.sqrt()
+        out = self.flow(z0, rho0, x)
+        d = mu.shape[-1]
+        log_q_z0 = (-0.5 * (log_var + eps0**2)).sum(-1)
+        log_p_rho0 = -0.5 * beta0 * rho0.pow(2).sum(-1) + 0.5 * d * torch.log(beta0)
+        log_p_rho_k = -0.5 * out["rho"].pow(2).sum(-1)
+        log_det = 0.5 * d * torch.log(betas[0] / betas[-1])  # tempering's Jacobian; beta_K = 1
+        elbo = -out["potential"] + log_p_rho_k - log_q_z0 - log_p_rho0 + log_det
+        recon_loss = _neg_log_lik(self, out["recon"].reshape(len(x), -1), x.reshape(len(x), -1))
+        return ModelOutput(
+            loss=-elbo.mean(),
+            recon_loss=recon_loss.mean(),
+            reg_loss=(-elbo - recon_loss).mean(),
+            recon_x=out["recon"].reshape_as(x),
+            z=out["z"],
+            z0=z0,
+            rho=out["rho"],
+            rho0=rho0,
+            eps0=eps0,
+            gamma=gamma,
+            mu=mu,
+            log_var=log_var,
         )
 
 
@@ -718,6 +841,7 @@ __all__ = [
     "BetaTCVAE",
     "CIWAE",
     "FactorVAE",
+    "HVAE",
     "IWAE",
     "MIWAE",
     "MSSSIM_VAE",
@@ -734,6 +858,7 @@ __all__ = [
     "codebook_usage",
     "factor_vae_metrics",
     "importance_log_weights",
+    "tempering_schedule",
     "miwae_bound",
     "ms_ssim_per_image",
     "mss_log_weight_matrix",

@@ -20,13 +20,13 @@ def _name(model: nn.Module) -> str:
     return model.model_name if hasattr(model, "model_name") else type(model).__name__
 
 
-# pythae's Hamiltonian models take gradients of the log-density inside ``forward`` (leapfrog steps),
-# so even evaluation must run them with autograd on.
-_NEEDS_AUTOGRAD = ("HVAE", "RHVAE")
+# pythae's RHVAE takes gradients of the log-density inside ``forward`` (leapfrog steps), so even
+# evaluation must run it with autograd on (shared.fixes.HVAE enables autograd inside itself).
+_NEEDS_AUTOGRAD = ("RHVAE",)
 
 
 def needs_autograd(model: nn.Module) -> bool:
-    """True for models whose ``forward`` differentiates inside (HVAE, RHVAE)."""
+    """True for models whose ``forward`` needs autograd from the caller (RHVAE)."""
     return _name(model) in _NEEDS_AUTOGRAD
 
 

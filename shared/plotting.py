@@ -10,7 +10,7 @@ profile, data source and number of seeds it was made from. :func:`save_figure` w
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,8 @@ REGIME_COLOURS: dict[str, str] = {
     "balanced": "#2ca02c",
     "smoothness-first": "#d62728",
 }
+COLLAPSED_GREY = "#9e9e9e"
+COLLAPSED_LABEL = "collapsed (excluded from the frontier)"
 
 
 def save_figure(fig: Figure, out_dir: str | Path, name: str, dpi: int = 150) -> dict[str, Path]:
@@ -165,6 +167,34 @@ def plot_ssim_by_family(
     return fig
 
 
+# --------------------------------------------------------------------------- collapsed models
+
+
+def collapsed_in(frame: pd.DataFrame, collapsed: Collection[str] | None = None) -> set[str]:
+    """The collapsed models to grey out: ``collapsed`` if given, else the rows whose boolean
+    ``collapsed`` column (``analysis.assign_regimes``) is True; text labels count as not given."""
+    if collapsed is not None:
+        return {str(m) for m in collapsed}
+    if "collapsed" not in frame.columns:
+        return set()
+    flag = frame["collapsed"].map(lambda v: isinstance(v, (bool, np.bool_)) and bool(v))
+    return set(frame.loc[flag.astype(bool), "model"])
+
+
+def _scatter_collapsed(ax: Axes, data: pd.DataFrame, label: str) -> None:
+    """Grey hollow markers for collapsed models, so they are visibly set apart from the rest."""
+    if len(data):
+        ax.scatter(
+            data["piq"] * 1e3,
+            data["ssim"],
+            facecolors="none",
+            edgecolors=COLLAPSED_GREY,
+            linewidths=1.5,
+            label=label,
+            zorder=3,
+        )
+
+
 # --------------------------------------------------------------------------- Fig 4
 
 
@@ -173,18 +203,22 @@ def plot_top_combined(
     caption: str,
     k: int = 10,
     title: str = "Top models by combined rank (mean of SSIM rank and PIQ rank; lower is better)",
+    collapsed: Collection[str] | None = None,
 ) -> Figure:
     """Fig 4: horizontal bars of the combined rank of the best k models (best on top).
 
     ``ranked`` is :func:`shared.analysis.combined_rank` output (model, ssim_rank, piq_rank,
-    combined_rank, sorted best first).
+    combined_rank, sorted best first). Collapsed models (``collapsed``, see :func:`collapsed_in`)
+    get grey bars and "(collapsed)" after their name: their rank is kept, but flagged.
     """
     top = ranked.head(k)
+    grey = collapsed_in(ranked, collapsed)
+    is_grey = top["model"].isin(grey).to_numpy()
     fig = _figure(8.0, 0.4 * len(top) + 1.6)
     ax = fig.subplots()
     y = np.arange(len(top))
-    ax.barh(y, top["combined_rank"], color="#4c72b0")
-    ax.set_yticks(y, top["model"])
+    ax.barh(y, top["combined_rank"], color=np.where(is_grey, COLLAPSED_GREY, "#4c72b0"))
+    ax.set_yticks(y, [f"{m} (collapsed)" if g else m for m, g in zip(top["model"], is_grey, strict=True)])
     ax.invert_yaxis()
     for yi, (_, row) in zip(y, top.iterrows(), strict=True):
         ax.text(
@@ -217,18 +251,27 @@ def plot_ssim_vs_piq(
     means: pd.DataFrame,
     caption: str,
     title: str = "Reconstruction vs interpolation smoothness",
+    collapsed: Collection[str] | None = None,
 ) -> Figure:
-    """Fig 5: model means of SSIM against PIQ (×10³), with Pearson r and two-sided p in the title."""
+    """Fig 5: model means of SSIM against PIQ (×10³), with Pearson r and two-sided p in the title.
+
+    Collapsed models (see :func:`collapsed_in`) are drawn as grey hollow markers; r still counts
+    every model, as the correlation table does, and the legend says so.
+    """
     data = means[["model", "ssim", "piq"]].dropna()
     r = p = float("nan")
     if len(data) >= 3 and data["ssim"].nunique() > 1 and data["piq"].nunique() > 1:
         r, p = (float(v) for v in stats.pearsonr(data["ssim"], data["piq"]))
+    grey = data["model"].isin(collapsed_in(means, collapsed))
     fig = _figure(7.5, 5.5)
     ax = fig.subplots()
-    ax.scatter(data["piq"] * 1e3, data["ssim"], color="#4c72b0", zorder=3)
+    ax.scatter(data.loc[~grey, "piq"] * 1e3, data.loc[~grey, "ssim"], color="#4c72b0", zorder=3)
+    _scatter_collapsed(ax, data[grey], "collapsed (still counted in r)")
     _label_points(ax, data["piq"] * 1e3, data["ssim"], data["model"])
     ax.set_xlabel("PIQ (×10³, lower = smoother)")
     ax.set_ylabel("SSIM (higher = better)")
+    if grey.any():
+        ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     _title(
         fig,
@@ -242,18 +285,26 @@ def plot_pareto(
     regimes: pd.DataFrame,
     caption: str,
     title: str = "Pareto frontier (SSIM ↑, PIQ ↓) and regimes",
+    collapsed: Collection[str] | None = None,
 ) -> Figure:
-    """Fig 6: all models coloured by regime, Pareto-optimal ones ringed and joined by a line.
+    """Fig 6: models coloured by regime, Pareto-optimal ones ringed and joined by a line;
+    collapsed models as grey hollow markers ("collapsed (excluded from the frontier)").
 
     ``regimes`` is :func:`shared.analysis.assign_regimes` output (model, ssim, piq,
-    pareto_optimal, regime).
+    pareto_optimal, regime, collapsed). The frontier is not recomputed here, so a collapsed
+    model marked Pareto-optimal is an error: pass the collapsed models to ``assign_regimes``.
     """
+    grey = regimes["model"].isin(collapsed_in(regimes, collapsed))
+    wrong = regimes.loc[grey & regimes["pareto_optimal"].astype(bool), "model"].tolist()
+    if wrong:
+        raise ValueError(f"collapsed models on the frontier ({', '.join(wrong)}): use assign_regimes(..., collapsed)")
     fig = _figure(7.5, 5.5)
     ax = fig.subplots()
     for regime, colour in REGIME_COLOURS.items():
-        part = regimes[regimes["regime"] == regime]
+        part = regimes[(regimes["regime"] == regime) & ~grey]
         ax.scatter(part["piq"] * 1e3, part["ssim"], color=colour, label=regime, zorder=3)
-    front = regimes[regimes["pareto_optimal"]].sort_values(["piq", "ssim"])
+    _scatter_collapsed(ax, regimes[grey], COLLAPSED_LABEL)
+    front = regimes[regimes["pareto_optimal"].astype(bool)].sort_values(["piq", "ssim"])
     ax.plot(
         front["piq"] * 1e3,
         front["ssim"],

@@ -108,6 +108,18 @@ class Report:
             self._cache["means"] = A.model_means(self.metrics, PROTOCOL, INTERP)
         return self._cache["means"]
 
+    @property
+    def flags(self) -> pd.DataFrame:
+        """Per model: collapse verdict over its ok seeds and the study setting it does not use."""
+        if "flags" not in self._cache:
+            self._cache["flags"] = A.model_flags(self.runs)
+        return self._cache["flags"]
+
+    @property
+    def collapsed(self) -> list[str]:
+        """Models with a collapsed ok seed: flagged everywhere, off the frontier, not ranked."""
+        return self.flags.loc[self.flags["collapsed"].astype(bool), "model"].tolist()
+
     def per_item(self, eval_set: str) -> pd.DataFrame:
         """Per-image / per-sequence values of one eval set (cached)."""
         key = ("per_item", eval_set)
@@ -473,6 +485,11 @@ def coverage(rep: Report) -> Output:
 # --------------------------------------------------------------------------- Tables I and II
 
 
+def _flag_caption(rep: Report, table: pd.DataFrame) -> str:
+    """ " · collapsed models flagged (figures unchanged): ...": the rule behind the column."""
+    return " · " + A.collapse_statement(rep.flags, table["model"], "flagged, figures unchanged")
+
+
 def _values(summary: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """The numeric summary rows in the display table's (ranked) order."""
     return summary.set_index("model").loc[table["model"]].reset_index()
@@ -493,8 +510,9 @@ def table_i(rep: Report, which: str = "protocol") -> Output:
     summary = A.summarise(rep.metrics, eval_set, A.RECONSTRUCTION_METRICS)
     if summary.empty:
         return _skip(rep, name, title, "table", f"no run has the {eval_set} evaluation")
-    table = A.table_reconstruction(summary)
+    table = A.add_model_flags(A.table_reconstruction(summary), rep.flags)
     cap = f"{caption(rep, eval_set)} · {_n_items(rep, eval_set)} per run; mean ± std over seeds"
+    cap += _flag_caption(rep, table)
     return _save_table(rep, name, title, table, cap, values=_values(summary, table))
 
 
@@ -506,8 +524,9 @@ def table_ii(rep: Report) -> Output:
     summary = A.summarise_items(rep.per_item(INTERP), A.INTERPOLATION_METRICS)
     if summary.empty:
         return _skip(rep, name, title, "table", "no run has the interpolation evaluation")
-    table = A.table_interpolation(summary)
+    table = A.add_model_flags(A.table_interpolation(summary), rep.flags)
     cap = f"{caption(rep, INTERP)} · {_n_items(rep, INTERP)} per run; mean ± std over sequences and seeds"
+    cap += _flag_caption(rep, table)
     return _save_table(rep, name, title, table, cap, values=_values(summary, table))
 
 
@@ -595,6 +614,7 @@ def correlations(rep: Report) -> Output:
     frame = A.metric_correlations(rep.means)
     note = "" if len(rep.means) >= 3 else "fewer than 3 models: r is undefined"
     cap = f"{caption(rep, PROTOCOL)} · one point per model (mean over seeds)"
+    cap += " · " + A.collapse_statement(rep.flags, rep.means["model"], "included in r")
     return _save_table(rep, name, title, frame, cap, note=note)
 
 
@@ -606,9 +626,14 @@ def table_iii(rep: Report) -> Output:
     )
     if not rep.has_metrics:
         return _skip(rep, name, title, "table", _no_metrics(rep))
-    frame = A.table_iii(rep.means)
-    note = "" if len(rep.means) >= 2 else "fewer than 2 models: nothing to recommend or avoid"
-    return _save_table(rep, name, title, frame, caption(rep, PROTOCOL), note=note)
+    left_out = [m for m in rep.collapsed if m in set(rep.means["model"])]
+    frame = A.table_iii(rep.means, excluded=left_out)
+    ranked = len(rep.means) - len(left_out)
+    note = "" if ranked >= 2 else "fewer than 2 models to rank: nothing to recommend or avoid"
+    cap = f"{caption(rep, PROTOCOL)} · " + A.collapse_statement(
+        rep.flags, rep.means["model"], "left out of every ranking (neither recommended nor avoided)"
+    )
+    return _save_table(rep, name, title, frame, cap, note=note)
 
 
 def pareto_regimes(rep: Report) -> Output:
@@ -618,8 +643,14 @@ def pareto_regimes(rep: Report) -> Output:
         return _skip(rep, name, title, "table", _no_metrics(rep))
     if rep.means.reindex(columns=["ssim", "piq"]).dropna().empty:
         return _skip(rep, name, title, "table", "no model has both SSIM and PIQ")
-    frame = A.assign_regimes(rep.means)
-    return _save_table(rep, name, title, frame, f"{caption(rep, PROTOCOL)} · regimes: {A.REGIME_RULE}")
+    frame = A.add_model_flags(A.assign_regimes(rep.means, rep.collapsed), rep.flags, setting=False)
+    cap = f"{caption(rep, PROTOCOL)} · regimes: {A.REGIME_RULE} · {_frontier_statement(rep)}"
+    return _save_table(rep, name, title, frame, cap)
+
+
+def _frontier_statement(rep: Report) -> str:
+    """What the frontier leaves out and by which rule (Fig 6 and its table)."""
+    return A.collapse_statement(rep.flags, rep.means["model"], "kept off the frontier (ranks unchanged)")
 
 
 # --------------------------------------------------------------------------- the study
@@ -640,11 +671,13 @@ def study_comparison(rep: Report) -> Output:
         "no",
     )
     frame.insert(frame.columns.get_loc("study_in_our_t_ci") + 1, "study_in_our_1.96_ci", study_ci)
+    frame = A.add_model_flags(frame, rep.flags)
     view = frame[frame["metric"].isin(["ssim", "piq"])][
-        ["model", "metric", "ours_mean", "ours_std", "ours_n", "study_printed", "difference",
-         "study_in_our_t_ci", "study_row_identical_to"]
+        ["model", A.COLLAPSED_COLUMN, A.SETTING_COLUMN, "metric", "ours_mean", "ours_std", "ours_n",
+         "study_printed", "difference", "study_in_our_t_ci", "study_row_identical_to"]
     ]  # fmt: skip
     cap = f"{caption(rep, PROTOCOL)} · study values from shared/reference_data (ISS: no unit conversion)"
+    cap += " · " + A.collapse_statement(rep.flags, frame["model"], "flagged, figures unchanged")
     return _save_table(rep, name, title, frame, cap, view=view.reset_index(drop=True))
 
 
@@ -786,9 +819,11 @@ def fig4_top_combined(rep: Report, k: int = 10) -> Output:
     name, title = "fig4_top10_combined_rank", f"Fig 4: top {k} by combined rank"
     if skip := _need_means(rep, name, title):
         return skip
-    ranked = A.combined_rank(rep.means)
+    ranked = A.add_model_flags(A.combined_rank(rep.means), rep.flags, setting=False)
     cap = f"{caption(rep, PROTOCOL)} · ranks among {_plural(len(ranked), 'model')}"
-    return _save_figure(rep, name, title, P.plot_top_combined(ranked, cap, k=k), cap, ranked.head(k))
+    cap += " · " + A.collapse_statement(rep.flags, ranked["model"], "ranked but greyed")
+    fig = P.plot_top_combined(ranked, cap, k=k, collapsed=rep.collapsed)
+    return _save_figure(rep, name, title, fig, cap, ranked.head(k))
 
 
 def fig5_ssim_vs_piq(rep: Report) -> Output:
@@ -796,10 +831,12 @@ def fig5_ssim_vs_piq(rep: Report) -> Output:
     name, title = "fig5_ssim_vs_piq", "Fig 5: SSIM vs PIQ"
     if skip := _need_means(rep, name, title):
         return skip
-    cap = f"{caption(rep, PROTOCOL)} · one point per model (mean over seeds)"
-    data = rep.means[["model", "ssim", "piq"]].dropna()
+    data = A.add_model_flags(rep.means[["model", "ssim", "piq"]].dropna(), rep.flags, setting=False)
+    cap = f"{caption(rep, PROTOCOL)} · one point per model (mean over seeds) · "
+    cap += A.collapse_statement(rep.flags, data["model"], "grey hollow markers, included in r")
     note = "" if len(data) >= 3 else "fewer than 3 models: r is undefined (nan)"
-    return _save_figure(rep, name, title, P.plot_ssim_vs_piq(rep.means, cap), cap, data, note)
+    fig = P.plot_ssim_vs_piq(rep.means, cap, collapsed=rep.collapsed)
+    return _save_figure(rep, name, title, fig, cap, data, note)
 
 
 def fig6_pareto(rep: Report) -> Output:
@@ -807,10 +844,12 @@ def fig6_pareto(rep: Report) -> Output:
     name, title = "fig6_pareto", "Fig 6: Pareto frontier and regimes"
     if skip := _need_means(rep, name, title):
         return skip
-    regimes = A.assign_regimes(rep.means)
+    regimes = A.assign_regimes(rep.means, rep.collapsed)
     n_front = int(regimes["pareto_optimal"].sum())
     cap = f"{caption(rep, PROTOCOL)} · {n_front} Pareto-optimal of {len(regimes)} (study: 7 of 22)"
-    return _save_figure(rep, name, title, P.plot_pareto(regimes, cap), cap, regimes)
+    cap += f" · {_frontier_statement(rep)}"
+    data = A.add_model_flags(regimes, rep.flags, setting=False)
+    return _save_figure(rep, name, title, P.plot_pareto(regimes, cap), cap, data)
 
 
 def tsne_selection(rep: Report, k: int = MAX_TSNE_MODELS) -> list[str]:

@@ -29,6 +29,8 @@ someone else cannot run code. Schema version 1::
           "versions": {"python": str, "torch": str, "pythae": str, "numpy": str},
           "git_commit": str,
           "created": str,                # ISO-8601 UTC
+          "setting_differs": str,        # optional: the study setting this run does not use
+                                         # ("" = the study's stated setting; registry)
       },
       "history": {                       # equal-length lists (or 1-D arrays), one entry per epoch
           "epoch": [1, 2, ...], "train_loss": [...], "val_loss": [...], "seconds": [...],
@@ -48,9 +50,21 @@ someone else cannot run code. Schema version 1::
                   "mean": {"ssim": float, ...}, "std": {"ssim": float, ...},
               },
           },
-          "interpolation": {
+          "interpolation": {             # along the model's own path (registry: interpolation)
               "per_sequence": {"piq": f32[25], "iss": f32[25], "issim": f32[25]},
               "mean": {...}, "std": {...},
+          },
+          # optional (absent in older files):
+          "interpolation_path": str,     # "line" | "great_circle" | "poincare_geodesic"
+          "interpolation_paths": {       # extra paths, same block layout as "interpolation":
+              "chord": {...},            #   SVAE: the study's literal straight line (off the sphere)
+              "requantised": {...},      #   VQ-VAE: each frame's code re-quantised
+          },
+          "collapse": {                  # posterior-collapse rule (shared.evaluation.COLLAPSE_RULE)
+              "mean_code_mse": float,    #   full test split, reconstruction from the mean code
+              "mean_image_mse": float,   #   predicting the mean training image for every test image
+              "ratio": float,            #   mean_code_mse / mean_image_mse
+              "collapsed": bool,         #   ratio >= shared.evaluation.COLLAPSE_RATIO
           },
       },
       "eval_indices": None | {           # indices into the test split, identical for every model
@@ -107,7 +121,13 @@ LOCK_TIMEOUT_S = 600.0
 STATUSES = ("ok", "failed")
 PROFILES = ("smoke", "quick", "paper", "custom")
 RECONSTRUCTION_SETS = ("protocol_sampled", "protocol_mean", "full_sampled", "full_mean")
-EVAL_SETS = (*RECONSTRUCTION_SETS, "interpolation")
+INTERPOLATION_PATH_SETS = ("chord", "requantised")  # extra paths: eval set "interpolation_<path>"
+EVAL_SETS = (
+    *RECONSTRUCTION_SETS,
+    "interpolation",
+    *(f"interpolation_{p}" for p in INTERPOLATION_PATH_SETS),
+)
+COLLAPSE_KEYS = ("mean_code_mse", "mean_image_mse", "ratio", "collapsed")
 RECONSTRUCTION_METRICS = ("ssim", "mse", "psnr", "mae", "sharpness")
 INTERPOLATION_METRICS = ("piq", "iss", "issim")
 TOP_LEVEL_KEYS = ("schema_version", "model", "dataset", "runs")
@@ -374,6 +394,21 @@ def _check_metrics(metrics: Any, source: str) -> None:
     interp = metrics["interpolation"]
     if interp is not None:
         _check_block(interp, "per_sequence", INTERPOLATION_METRICS, source, "interpolation")
+    paths = metrics.get("interpolation_paths") or {}
+    _need(isinstance(paths, dict), source, "metrics.interpolation_paths must be a dict")
+    unknown = set(paths) - set(INTERPOLATION_PATH_SETS)
+    _need(not unknown, source, f"unknown interpolation paths {sorted(unknown)}")
+    for name, block in paths.items():
+        _check_block(block, "per_sequence", INTERPOLATION_METRICS, source, f"interpolation_paths.{name}")
+    if metrics.get("collapse") is not None:
+        _check_collapse(metrics["collapse"], source)
+
+
+def _check_collapse(block: Any, source: str) -> None:
+    _need_dict(block, COLLAPSE_KEYS, source, "metrics.collapse")
+    for key in COLLAPSE_KEYS[:3]:
+        _need(_is_number(block[key]), source, f"metrics.collapse.{key}: number")
+    _need(isinstance(block["collapsed"], bool), source, "metrics.collapse.collapsed: bool")
 
 
 def _check_block(block: Any, per: str, names: tuple, source: str, where: str) -> None:
@@ -571,6 +606,8 @@ def _metric_blocks(run: dict) -> Iterable[tuple[str, dict]]:
             yield name, metrics["reconstruction"][name]
     if metrics.get("interpolation") is not None:
         yield "interpolation", metrics["interpolation"]
+    for name, block in (metrics.get("interpolation_paths") or {}).items():
+        yield f"interpolation_{name}", block
 
 
 METRICS_COLUMNS = [
@@ -580,7 +617,7 @@ PER_ITEM_COLUMNS = ["model", "seed", "item", "metric", "value"]
 RUNS_COLUMNS = [
     "model", "seed", "status", "failure_reason", "failure_epoch", "epochs_run", "best_epoch",
     "early_stopped", "wall_seconds", "device", "profile", "data_source", "n_train",
-    "display_name", "family",
+    "display_name", "family", "collapsed", "collapse_ratio", "setting_differs",
 ]  # fmt: skip
 
 
@@ -606,7 +643,7 @@ def per_item_frame(results: Mapping, eval_set: str) -> pd.DataFrame:
     value; ``item`` is the position within the eval set."""
     if eval_set not in EVAL_SETS:
         raise ValueError(f"eval_set must be one of {EVAL_SETS}, got {eval_set!r}")
-    per = "per_sequence" if eval_set == "interpolation" else "per_image"
+    per = "per_sequence" if eval_set.startswith("interpolation") else "per_image"
     frames = []
     for model, seed, run in _runs(results):
         for name, block in _metric_blocks(run):
@@ -634,7 +671,16 @@ def _run_row(model: str, seed: int, run: dict) -> dict:
         "device": config["device"], "profile": run["profile"],
         "data_source": config["data"]["source"], "n_train": config["data"]["n_train"],
         "display_name": config["display_name"], "family": config["family"],
+        **_collapse_columns(run), "setting_differs": config.get("setting_differs"),
     }  # fmt: skip
+
+
+def _collapse_columns(run: dict) -> dict:
+    """The run's stored collapse verdict; None where it was not measured (older files, failures)."""
+    collapse = (run["metrics"] or {}).get("collapse") if run["status"] == "ok" else None
+    if collapse is None:
+        return {"collapsed": None, "collapse_ratio": None}
+    return {"collapsed": bool(collapse["collapsed"]), "collapse_ratio": float(collapse["ratio"])}
 
 
 def runs_frame(results: Mapping) -> pd.DataFrame:
@@ -642,4 +688,5 @@ def runs_frame(results: Mapping) -> pd.DataFrame:
     rows = [_run_row(model, seed, run) for model, seed, run in _runs(results)]
     frame = pd.DataFrame(rows, columns=RUNS_COLUMNS)
     ints = {c: "Int64" for c in ("seed", "failure_epoch", "epochs_run", "best_epoch", "n_train")}
-    return frame.astype({**ints, "wall_seconds": float, "early_stopped": bool})
+    types = {**ints, "wall_seconds": float, "early_stopped": bool, "collapsed": "boolean"}
+    return frame.astype({**types, "collapse_ratio": float})
