@@ -297,7 +297,9 @@ def plot_pareto(
     grey = regimes["model"].isin(collapsed_in(regimes, collapsed))
     wrong = regimes.loc[grey & regimes["pareto_optimal"].astype(bool), "model"].tolist()
     if wrong:
-        raise ValueError(f"collapsed models on the frontier ({', '.join(wrong)}): use assign_regimes(..., collapsed)")
+        raise ValueError(
+            f"collapsed models on the frontier ({', '.join(wrong)}): use assign_regimes(..., collapsed)"
+        )
     fig = _figure(7.5, 5.5)
     ax = fig.subplots()
     for regime, colour in REGIME_COLOURS.items():

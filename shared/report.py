@@ -17,6 +17,11 @@ Statistics and drawing are :mod:`shared.analysis` and :mod:`shared.plotting`; th
 selects data, names files and writes captions. Tables are written as CSV (full precision), Markdown
 and LaTeX; Tables I and II also as ``*_values.csv`` (the numbers behind the "mean ± std" text).
 Figures are written as PNG and PDF. Same results in, same table files out, byte for byte.
+
+Models whose posterior collapsed (:mod:`shared.collapse`; any ok seed) are flagged in every table
+that lists models (column ``collapsed``), left out of Table III's rankings and kept off the Pareto
+frontier, and drawn grey in Figs 4-6; captions state the rule. Tables I, II and the comparison with
+the study also say which study setting a model does not use (``setting differs from study``).
 """
 
 from __future__ import annotations
@@ -677,7 +682,7 @@ def study_comparison(rep: Report) -> Output:
          "study_printed", "difference", "study_in_our_t_ci", "study_row_identical_to"]
     ]  # fmt: skip
     cap = f"{caption(rep, PROTOCOL)} · study values from shared/reference_data (ISS: no unit conversion)"
-    cap += " · " + A.collapse_statement(rep.flags, frame["model"], "flagged, figures unchanged")
+    cap += " · " + A.collapse_statement(rep.flags, rep.means["model"], "flagged, figures unchanged")
     return _save_table(rep, name, title, frame, cap, view=view.reset_index(drop=True))
 
 
