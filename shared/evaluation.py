@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared import latent, metrics
+from shared import latent, metrics, registry
+from shared.collapse import collapse_verdict
 from shared.data import MNISTSplits
 
 EVAL_SEED = 2025
@@ -60,14 +61,35 @@ def reconstructions(model: nn.Module, x: torch.Tensor, seed: int) -> dict[str, t
     return {"mean": mean.float(), "sampled": sampled.float()}
 
 
-def interpolation_frames(model: nn.Module, x: torch.Tensor, pairs: np.ndarray) -> torch.Tensor:
-    """Frames [S, K, 28, 28] decoded along straight lines between the pairs' mean codes."""
+def interpolation_frames(
+    model: nn.Module, x: torch.Tensor, pairs: np.ndarray, path: str = "line"
+) -> torch.Tensor:
+    """Frames [S, K, 28, 28] decoded along ``path`` between the pairs' mean codes."""
     with torch.no_grad():
         z1 = latent.encode_mean(model, x[pairs[:, 0]])
         z2 = latent.encode_mean(model, x[pairs[:, 1]])
-        codes = metrics.interpolation_codes(z1, z2, N_FRAMES)  # [S, K, D]
+        codes = latent.path_codes(model, z1, z2, N_FRAMES, path)  # [S, K, D]
         frames = latent.decode(model, codes.reshape(-1, codes.shape[-1]))
     return frames.reshape(len(pairs), N_FRAMES, 28, 28).float()
+
+
+def mean_image_mse(train_x: torch.Tensor, x: torch.Tensor) -> float:
+    """MSE (per-image pixel mean, averaged) of predicting the mean training image for every x."""
+    mean = train_x.to(x.device, torch.float64).mean(dim=0, keepdim=True)
+    return float(((x.double() - mean) ** 2).flatten(1).mean(1).mean())
+
+
+def _interpolation_blocks(model: nn.Module, x: torch.Tensor, pairs: np.ndarray, spec) -> tuple:
+    """Frames and metrics on the model's own path, and the metrics of its extra paths."""
+    frames = interpolation_frames(model, x, pairs, spec.interpolation)
+    main = _summarise(metrics.interpolation_metrics(frames), key="per_sequence")
+    extra = {
+        path: _summarise(
+            metrics.interpolation_metrics(interpolation_frames(model, x, pairs, path)), key="per_sequence"
+        )
+        for path in spec.extra_interpolations
+    }
+    return frames, main, extra
 
 
 def evaluate_model(
@@ -89,14 +111,19 @@ def evaluate_model(
     for kind, per_image in full.items():
         rec_block[f"full_{kind}"] = _summarise(per_image)
         rec_block[f"protocol_{kind}"] = _summarise({k: v[protocol] for k, v in per_image.items()})
-    frames = interpolation_frames(model, x, idx["interpolation"])
+    spec = registry.get_spec(latent.model_name(model))
+    frames, interpolation, extra_paths = _interpolation_blocks(model, x, idx["interpolation"], spec)
+    collapse = collapse_verdict(rec_block["full_mean"]["mean"]["mse"], mean_image_mse(splits.train_x, x))
     with torch.no_grad():
         codes = latent.encode_mean(model, x[idx["latent"]])
     f16 = lambda t: t.detach().cpu().reshape(-1, 28, 28).numpy().astype(np.float16)  # noqa: E731
     return {
         "metrics": {
             "reconstruction": rec_block,
-            "interpolation": _summarise(metrics.interpolation_metrics(frames), key="per_sequence"),
+            "interpolation": interpolation,
+            "interpolation_path": spec.interpolation,
+            "interpolation_paths": extra_paths,
+            "collapse": collapse,
         },
         "eval_indices": idx,
         "samples": {

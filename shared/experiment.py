@@ -11,6 +11,7 @@ the run, so tables and captions can say so.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import platform
 import subprocess
 import warnings
@@ -192,12 +193,11 @@ def _git_commit() -> str:
 
 
 def versions() -> dict[str, str]:
-    import pythae
-
+    """Installed versions (pythae has no ``__version__``: read from the package metadata)."""
     return {
         "python": platform.python_version(),
         "torch": str(torch.__version__),
-        "pythae": getattr(pythae, "__version__", "0.1.2"),
+        "pythae": importlib.metadata.version("pythae"),
         "numpy": np.__version__,
     }
 
@@ -230,6 +230,7 @@ def run_record(
                 "data": splits.describe(),
                 "deviations": deviations(profile, budget, splits)
                 + ([f"variant {variant!r} instead of the default setting"] if variant else []),
+                "setting_differs": spec.setting_differs_for(variant),
                 "device": result.device,
                 "versions": versions(),
                 "git_commit": _git_commit(),

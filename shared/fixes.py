@@ -19,6 +19,7 @@ from contextlib import contextmanager, nullcontext
 import pythae.models as pm
 import torch
 import torch.nn.functional as F
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pythae.models.base.base_utils import ModelOutput
 from pythae.models.normalizing_flows import PlanarFlow
 from pythae.models.vq_vae.vq_vae_utils import Quantizer, QuantizerEMA
@@ -350,6 +351,28 @@ class HVAE(pm.HVAE):
         )
 
 
+def hvae_metrics(model: nn.Module, val_x: torch.Tensor) -> dict[str, float]:
+    """Per-epoch step size, beta_0 and how far the dynamics move z (mean ||z_K - z_0||, against
+    the posterior's own spread mean ||z_0 - mu||): with a tiny step the flow is nearly idle."""
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(0)  # own generator: measuring must not move training's RNG
+    x = val_x[:256]
+    with torch.no_grad():
+        enc = model.encoder(x)
+        noise = torch.randn((2, *enc.embedding.shape), generator=gen).to(x.device)
+        spread = torch.exp(0.5 * enc.log_covariance) * noise[0]
+        z0 = enc.embedding + spread
+        out = model.flow(z0, noise[1] / model.beta_zero().sqrt(), x)
+    model.train(was_training)
+    return {
+        "eps_lf": float(model.step_size().mean()),
+        "beta_zero": float(model.beta_zero()),
+        "flow_shift": float((out["z"] - z0).norm(dim=-1).mean()),
+        "posterior_spread": float(spread.norm(dim=-1).mean()),
+    }
+
+
 # ----------------------------------------------------------------------------------------------
 # β-TCVAE
 # ----------------------------------------------------------------------------------------------
@@ -519,14 +542,37 @@ class RAE_GP(pm.RAE_GP):
 # ----------------------------------------------------------------------------------------------
 
 
-class VQVAE(pm.VQVAE):
-    """VQ-VAE with one 16-d code vector per image and per-vector squared-L2 VQ losses.
+#: VQ-VAE latent layouts of a flat [B, D] code (config ``code_layout``): the latent map [B, H, W, C]
+#: that is quantised position by position, C being the codebook vectors' size.
+CODE_LAYOUTS = ("positions", "vector")
 
-    pythae (vq_vae/vq_vae_model.py, ``_set_quantizer`` and ``forward``) reshapes a flat [B, D]
-    code to [B, 1, 1, D] and permutes it to [B, 1, D, 1]: embedding_dim becomes 1 and the D
-    coordinates are quantised as D separate scalars (pythae issue #138). Here a flat code is
-    treated as a 1x1 latent map with D channels: one D-dimensional codebook vector per image,
-    the vector quantisation of van den Oord et al. (2017).
+
+@pydantic_dataclass
+class VQVAEConfig(pm.VQVAEConfig):
+    """pythae's VQ-VAE config plus the layout of a flat code (see ``CODE_LAYOUTS``).
+
+    "positions" (default): D latent positions with a 1-d codebook of 512 scalars each -- what
+    pythae 0.1.2 does with a flat code, so what the study ran (D x 9 bits per image).
+    "vector": one D-dimensional codebook vector per image (at most 512 distinct codes).
+    """
+
+    code_layout: str = "positions"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.code_layout not in CODE_LAYOUTS:
+            raise ValueError(f"code_layout must be one of {CODE_LAYOUTS}, got {self.code_layout!r}")
+
+
+class VQVAE(pm.VQVAE):
+    """VQ-VAE with a declared code layout and per-position squared-L2 VQ losses.
+
+    Layout (``VQVAEConfig.code_layout``): pythae (vq_vae/vq_vae_model.py, ``_set_quantizer`` and
+    ``forward``) reshapes a flat [B, D] code to [B, 1, 1, D] and permutes it to [B, 1, D, 1]: D
+    latent positions, embedding_dim 1, each coordinate quantised against 512 learned scalars
+    (pythae issue #138 reads it as a bug; it is van den Oord et al.'s per-position quantisation
+    with 1-d embeddings). That is the default here, as the study ran it; "vector" treats the
+    code as a 1 x 1 map with D channels: one D-dimensional codebook vector per image.
     pythae 0.1.2 (vq_vae/vq_vae_utils.py) also takes the *mean* over the code's coordinates in
     the commitment and codebook losses (fixed upstream in pythae #124/#125), which divides them
     by D relative to the paper's ||z_e - sg(e)||^2. Here they are squared L2 norms per latent
@@ -535,19 +581,21 @@ class VQVAE(pm.VQVAE):
 
     def _set_quantizer(self, model_config):
         z = self.encoder(torch.randn((2,) + tuple(model_config.input_dim))).embedding
-        self.model_config.embedding_dim = z.shape[1]  # channels of a map, or all of a flat code
+        self.model_config.embedding_dim = self.as_grid(z).shape[-1]
         self.quantizer = (QuantizerEMA if model_config.use_ema else Quantizer)(model_config=model_config)
 
-    @staticmethod
-    def _as_grid(embedding: torch.Tensor) -> torch.Tensor:
-        """[B, D] or [B, D, H, W] -> [B, H, W, D] (one D-vector per latent position)."""
+    def as_grid(self, embedding: torch.Tensor) -> torch.Tensor:
+        """[B, D] or [B, C, H, W] -> [B, H, W, C], one codebook vector per latent position."""
         if embedding.dim() == 2:
-            embedding = embedding.reshape(len(embedding), -1, 1, 1)
+            if getattr(self.model_config, "code_layout", "positions") == "vector":
+                embedding = embedding.reshape(len(embedding), -1, 1, 1)
+            else:
+                embedding = embedding.reshape(len(embedding), 1, 1, -1).permute(0, 1, 3, 2)
         return embedding.permute(0, 2, 3, 1)
 
     def quantize_embedding(self, embedding: torch.Tensor, uses_ddp: bool = False) -> ModelOutput:
         """Quantise an encoder output; ``z`` has the encoder's shape (straight-through)."""
-        grid = self._as_grid(embedding)
+        grid = self.as_grid(embedding)
         out = self.quantizer(grid, uses_ddp=uses_ddp)
         z_q = out.quantized_vector.reshape(embedding.shape)
         return ModelOutput(z=z_q, grid=grid, codes=out.quantized_vector.permute(0, 2, 3, 1), out=out)
@@ -585,14 +633,11 @@ def codebook(model: nn.Module) -> torch.Tensor:
 
 
 @torch.no_grad()
-def vq_code_indices(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def vq_code_indices(model: VQVAE, x: torch.Tensor) -> torch.Tensor:
     """Nearest-codebook index of every latent position of ``x`` (eval mode, no EMA update)."""
     was_training = model.training
     model.eval()
-    grid = VQVAE._as_grid(model.encoder(x).embedding) if isinstance(model, VQVAE) else None
-    if grid is None:  # pythae's own layout (issue #138)
-        e = model.encoder(x).embedding
-        grid = (e.reshape(len(e), 1, 1, -1) if e.dim() == 2 else e).permute(0, 2, 3, 1)
+    grid = model.as_grid(model.encoder(x).embedding)
     flat = grid.reshape(-1, grid.shape[-1])
     idx = torch.cdist(flat, codebook(model)).argmin(dim=1)
     model.train(was_training)
@@ -608,8 +653,12 @@ def codebook_usage(indices: torch.Tensor, num_embeddings: int) -> dict[str, floa
 
 
 def vq_metrics(model: nn.Module, val_x: torch.Tensor) -> dict[str, float]:
-    """Per-epoch codebook usage and perplexity on the validation images."""
-    return codebook_usage(vq_code_indices(model, val_x), model.model_config.num_embeddings)
+    """Per-epoch codebook usage and perplexity on the validation images, and how many distinct
+    whole-image codes they get (the layout's capacity: one 16-d code gives at most 512)."""
+    idx = vq_code_indices(model, val_x)
+    usage = codebook_usage(idx, model.model_config.num_embeddings)
+    usage["distinct_image_codes"] = float(len(torch.unique(idx.reshape(len(val_x), -1), dim=0)))
+    return usage
 
 
 # ----------------------------------------------------------------------------------------------
@@ -853,10 +902,12 @@ __all__ = [
     "VAE_LinNF",
     "InvertiblePlanarFlow",
     "VQVAE",
+    "VQVAEConfig",
     "batchnorm_in_eval",
     "batchnorm_stats_frozen",
     "codebook_usage",
     "factor_vae_metrics",
+    "hvae_metrics",
     "importance_log_weights",
     "tempering_schedule",
     "miwae_bound",

@@ -1,6 +1,8 @@
 """How each model maps images to codes and codes to images, for evaluation.
 
 Three operations, each per model family:
+- ``path_codes(model, z1, z2, k, path)``: the interpolation path between two codes that the
+  registry declares for the model (straight line, great circle, Poincaré geodesic, ...).
 - ``encode_mean(model, x)``: the deterministic code used for interpolation, latent plots and
   "mean-code" reconstructions (Gaussian mean; flows applied to the mean for VAE-IAF/LinNF so
   the code lives where the decoder reads; unit-norm direction for SVAE; the quantised code for
@@ -15,8 +17,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from shared import metrics
 
-def _name(model: nn.Module) -> str:
+
+def model_name(model: nn.Module) -> str:
+    """The registry name of a built model (pythae sets ``model_name``)."""
     return model.model_name if hasattr(model, "model_name") else type(model).__name__
 
 
@@ -27,14 +32,14 @@ _NEEDS_AUTOGRAD = ("RHVAE",)
 
 def needs_autograd(model: nn.Module) -> bool:
     """True for models whose ``forward`` needs autograd from the caller (RHVAE)."""
-    return _name(model) in _NEEDS_AUTOGRAD
+    return model_name(model) in _NEEDS_AUTOGRAD
 
 
 def encode_mean(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The deterministic code of ``x`` (see module doc); shape [B, latent_dim]."""
     out = model.encoder(x)
     z = out.embedding.reshape(len(x), -1)
-    name = _name(model)
+    name = model_name(model)
     if name == "VAE_IAF":
         z = model.iaf_flow.inverse(z).out
     elif name == "VAE_LinNF":
@@ -51,7 +56,7 @@ def encode_mean(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def quantize(model: nn.Module, embedding: torch.Tensor) -> torch.Tensor:
     """Nearest-codebook vectors for an encoder output, shaped as the model's forward does."""
-    if hasattr(model, "quantize_embedding"):  # shared.fixes.VQVAE: one 16-d code per image
+    if hasattr(model, "quantize_embedding"):  # shared.fixes.VQVAE: its declared code layout
         return model.quantize_embedding(embedding).z.reshape(len(embedding), -1)
     e = embedding
     if e.dim() == 2:
@@ -59,6 +64,21 @@ def quantize(model: nn.Module, embedding: torch.Tensor) -> torch.Tensor:
     e = e.permute(0, 2, 3, 1)
     q = model.quantizer(e, uses_ddp=False).quantized_vector
     return q.reshape(len(embedding), -1)
+
+
+def path_codes(model: nn.Module, z1: torch.Tensor, z2: torch.Tensor, k: int, path: str) -> torch.Tensor:
+    """Codes [S, K, D] along ``path`` (shared.registry.INTERPOLATION_PATHS) from z1 to z2."""
+    if path in ("line", "chord"):
+        return metrics.interpolation_codes(z1, z2, k)
+    if path == "great_circle":
+        return metrics.great_circle_codes(z1, z2, k)
+    if path == "poincare_geodesic":  # pythae's PoincareBall.geodesic: z1 (+) t (x) ((-z1) (+) z2)
+        t = torch.linspace(0.0, 1.0, k, dtype=z1.dtype, device=z1.device).view(1, k, 1)
+        return model.latent_manifold.geodesic(t, z1[:, None], z2[:, None])
+    if path == "requantised":
+        line = metrics.interpolation_codes(z1, z2, k)
+        return quantize(model, line.reshape(-1, line.shape[-1])).reshape(line.shape)
+    raise ValueError(f"unknown interpolation path {path!r}")
 
 
 def decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
@@ -74,7 +94,7 @@ _DIRECT_GAUSSIAN_SAMPLE = ("FactorVAE", "IWAE", "CIWAE", "MIWAE", "PIWAE")
 
 def reconstruct_sampled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """x_hat = Decoder(z), z ~ q(z|x): via the model's forward, or one direct draw (see above)."""
-    if _name(model) in _DIRECT_GAUSSIAN_SAMPLE:
+    if model_name(model) in _DIRECT_GAUSSIAN_SAMPLE:
         out = model.encoder(x)
         std = torch.exp(0.5 * out.log_covariance)
         return decode(model, out.embedding + std * torch.randn_like(std))

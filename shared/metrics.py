@@ -203,3 +203,26 @@ def interpolation_codes(z1: torch.Tensor, z2: torch.Tensor, k: int = 10) -> torc
     path = (1 - alpha) * z1.unsqueeze(1) + alpha * z2.unsqueeze(1)
     path[:, -1] = z2  # exact endpoint, free of rounding
     return path
+
+
+def great_circle_codes(z1: torch.Tensor, z2: torch.Tensor, k: int = 10) -> torch.Tensor:
+    """Spherical path (slerp) between unit vectors: ``[S, D] -> [S, K, D]``, every code of norm 1.
+
+    z_i = sin((1 - a_i) W) / sin W * z1 + sin(a_i W) / sin W * z2, W the angle between z1 and z2,
+    a_i = (i-1)/(K-1) as for the straight line. Nearly equal codes (sin W < 1e-6) fall back to
+    the normalised straight line, the limit of slerp; antipodal pairs have no unique great
+    circle (that same line, undefined at its midpoint) and do not occur for encoder outputs.
+    """
+    u = z1 / z1.norm(dim=-1, keepdim=True)
+    v = z2 / z2.norm(dim=-1, keepdim=True)
+    omega = torch.arccos((u * v).sum(-1, keepdim=True).clamp(-1.0, 1.0))[:, None]  # [S, 1, 1]
+    alpha = torch.linspace(0.0, 1.0, k, device=z1.device, dtype=z1.dtype).view(1, k, 1)
+    sin_omega = torch.sin(omega)
+    small = sin_omega < 1e-6
+    safe = torch.where(small, torch.ones_like(sin_omega), sin_omega)
+    slerp = (torch.sin((1 - alpha) * omega) * u[:, None] + torch.sin(alpha * omega) * v[:, None]) / safe
+    line = interpolation_codes(u, v, k)
+    line = line / line.norm(dim=-1, keepdim=True)
+    path = torch.where(small, line, slerp)
+    path[:, 0], path[:, -1] = u, v  # exact endpoints
+    return path

@@ -33,6 +33,12 @@ ADVERSARIAL = (
 COUPLED_ADVERSARIAL = "coupled_adversarial"  # encoder, decoder and discriminator Adams (VAEGAN)
 TRAINING_MODES = (SINGLE, COUPLED, ADVERSARIAL, COUPLED_ADVERSARIAL)
 
+#: Interpolation paths between two mean codes (shared.latent.path_codes): the straight line; the
+#: great circle of a hypersphere; the Poincaré ball's geodesic; "chord" = the straight line kept as
+#: the study's literal protocol where the model's own path is curved; "requantised" = the straight
+#: line with every frame's code re-quantised (the codes a VQ-VAE can emit).
+INTERPOLATION_PATHS = ("line", "great_circle", "poincare_geodesic", "chord", "requantised")
+
 FAMILIES = (
     "baseline",
     "deterministic / weakly regularised",
@@ -80,6 +86,25 @@ class ModelSpec:
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # documented alternative settings
     decoder_weight_decay_param: str | None = None  # config field used as the decoder's Adam weight decay
     epoch_metrics: Callable[[nn.Module, Any], dict[str, float]] | None = None  # extra per-epoch history
+    config_cls: type | None = None  # a config subclass with extra fields (shared.fixes), else pythae's
+    select_on_final_objective: bool = False  # objective changes in training: validate on the last epoch's
+    interpolation: str = "line"  # the path between two mean codes (INTERPOLATION_PATHS)
+    extra_interpolations: tuple[str, ...] = ()  # further paths stored as extra metrics
+    setting_differs: str = ""  # the study's stated setting this model does not use ("" = none)
+    variant_setting_differs: dict[str, str] = field(default_factory=dict)  # the same, per variant
+
+    def __post_init__(self) -> None:
+        unknown = {self.interpolation, *self.extra_interpolations} - set(INTERPOLATION_PATHS)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown interpolation paths {sorted(unknown)}")
+        if set(self.variant_setting_differs) - set(self.variants):
+            raise ValueError(f"{self.name}: variant_setting_differs names an unknown variant")
+
+    def setting_differs_for(self, variant: str | None) -> str:
+        """The study setting a run with ``variant`` does not use ("" when it uses the study's)."""
+        if variant is None:
+            return self.setting_differs
+        return self.variant_setting_differs.get(variant, self.setting_differs)
 
     @property
     def pythae_class(self) -> type:
@@ -87,7 +112,7 @@ class ModelSpec:
 
     @property
     def config_class(self) -> type:
-        return _config_class(self.pythae_name)
+        return self.config_cls or _config_class(self.pythae_name)
 
     def resolved_params(self, epochs: int, variant: str | None = None) -> dict[str, Any]:
         """The config values this run uses: study's settings, epoch-dependent ones, variant."""
@@ -164,6 +189,7 @@ _IW_SLOW_START = (
 )
 # What pythae 0.1.2 trains under the study's "K = 10" (see _MIWAE_AXIS): ten 5-sample bounds.
 _PYTHAE_AXES = {"pythae_axes": {"number_gradient_estimates": 10, "number_samples": 5}}
+_PYTHAE_AXES_DIFFERS = {"pythae_axes": "M = 10 bounds of K = 5 samples (study: K = 10, M = 5)"}
 
 _VAE_CAVEAT_SAMPLED = (
     "Reconstruction metrics use a sampled z ~ q(z|x) as the study does; the notebook also "
@@ -218,6 +244,7 @@ _SPECS: list[ModelSpec] = [
         "K-sample IWAE bounds. Not the missing-data MIWAE the study describes.",
         objective="-(1/M) sum_m log (1/K) sum_k w_mk, w_mk = p(x, z_mk) / q(z_mk|x); M = 5, K = 10.",
         variants=_PYTHAE_AXES,
+        variant_setting_differs=_PYTHAE_AXES_DIFFERS,
         caveats=(_MIWAE_COST, _IW_SLOW_START, _IW_SAMPLED_RECON),
         deviations=(_MIWAE_AXIS,),
     ),
@@ -246,6 +273,7 @@ _SPECS: list[ModelSpec] = [
         model_class=fixes.PIWAE,
         params={"number_samples": 10, "number_gradient_estimates": 5},
         variants=_PYTHAE_AXES,
+        variant_setting_differs=_PYTHAE_AXES_DIFFERS,
         head="gaussian",
         training_mode=COUPLED,
         study_setting="K = 10 (encoder and decoder on separate objectives/optimisers)",
@@ -371,7 +399,11 @@ _SPECS: list[ModelSpec] = [
             "C min(e / (warmup_epoch + 1), 1) with warmup_epoch = N - 1; pythae's trainers also "
             "count epochs from 1), i.e. a linear ramp from C = 0 before training to 25 at the last "
             "epoch: 1.25, 2.5, ..., 25 for N = 20. If early stopping ends a run at epoch e < N, C "
-            "only reached 25 e / N; validation uses the same epoch's C.",
+            "only reached 25 e / N.",
+            "Best epoch and early stopping: the validation loss of every epoch is computed with "
+            "the final capacity C = 25 (shared.training.selection_epoch), not that epoch's C: "
+            "losses under different C are different objectives and cannot pick a best epoch. "
+            "The training loss keeps each epoch's C.",
         ),
         deviations=(
             "warmup_epoch is set from the run's epoch budget (N - 1) so C reaches 25 at the last "
@@ -379,6 +411,7 @@ _SPECS: list[ModelSpec] = [
             "C = 25 from epoch 25 of a 100-epoch run.",
         ),
         config_hook=_disentangled_warmup,
+        select_on_final_objective=True,
     ),
     ModelSpec(
         name="VQVAE",
@@ -386,35 +419,37 @@ _SPECS: list[ModelSpec] = [
         family="deterministic / weakly regularised",
         pythae_name="VQVAE",
         model_class=fixes.VQVAE,
+        config_cls=fixes.VQVAEConfig,
         epoch_metrics=fixes.vq_metrics,
         params={"num_embeddings": 512, "commitment_loss_factor": 0.25, "use_ema": True, "decay": 0.99},
+        variants={"one_code": {"code_layout": "vector"}},
+        extra_interpolations=("requantised",),
+        variant_setting_differs={"one_code": "one 16-d code per image (study: pythae's 16 scalar positions)"},
         head="embedding",
         training_mode=SINGLE,
         study_setting="512 codes, commitment 0.25, EMA codebook decay 0.99",
-        about="Vector-quantised VAE (van den Oord et al. 2017): the encoder's 16-d output is "
-        "replaced by its nearest vector in a codebook of 512 16-d vectors (one code per image); the "
-        "codebook follows the codes by an exponential moving average.",
-        objective="Reconstruction error (SSE) + 0.25 ||z_e - sg(e)||^2, the squared L2 norm of "
-        "the 16-d code's distance, per image; codebook by EMA (decay 0.99).",
+        about="Vector-quantised VAE (van den Oord et al. 2017): each of the 16 latent positions of "
+        "the encoder's output is replaced by its nearest entry in a codebook of 512 learned "
+        "scalars (pythae's layout of a flat code: 16 positions x 9 bits per image); the codebook "
+        "follows the codes by an exponential moving average. Variant 'one_code': one 16-d "
+        "codebook vector per image instead (at most 512 distinct reconstructions).",
+        objective="Reconstruction error (SSE) + 0.25 ||z_e - sg(e)||^2, squared L2 per latent "
+        "position summed over the 16 positions, per image; codebook by EMA (decay 0.99).",
         caveats=(
-            "One 16-d code per image from 512: at most 512 distinct reconstructions, a far "
-            "stronger bottleneck than the study's model (its MSE 0.0096, close to the AE's 0.0084, is "
-            "what pythae's scalar quantisation of #138 gives: 16 coordinates x 512 levels). Every "
-            "epoch logs the codes used by the validation images and the perplexity of their "
-            "frequencies (codes_used, perplexity).",
+            "Every epoch logs the codebook entries used by the validation images and the perplexity "
+            "of their frequencies (codes_used, perplexity; history columns val_codes_used, "
+            "val_perplexity); the fidelity sweep reports both layouts "
+            "(benchmarks/fidelity_sweep_results.md).",
             "pythae's EMA quantiser (vq_vae/vq_vae_utils.py) starts the codebook at +-1/512 and "
             "divides the moving sums of unused codes by a Laplace-smoothed count of ~1e-5, which "
-            "throws them far from the data: few codes stay in use (the probe saw 18-86 of 512). "
-            "Kept as pythae (and Sonnet's VQ-EMA) has it; the usage is reported, not tuned. "
-            "Fidelity sweep (20 epochs): 83 codes used by the 500 validation images, perplexity 69, "
-            "mean-code MSE 0.039.",
+            "throws them far from the data, so few codes stay in use. Kept as pythae (and Sonnet's "
+            "VQ-EMA) has it; the usage is reported, not tuned.",
+            "Interpolation: the study's path (a straight line between the two quantised codes, "
+            "decoded as is: frames between codebook entries) is the main metric; the path the model "
+            "can emit (each frame's code re-quantised) is stored as extra metrics "
+            "(interpolation_requantised).",
         ),
         deviations=(
-            "Quantisation layout (pythae #138): pythae reshapes a flat [B, 16] code to [B, 1, 16, 1], "
-            "so embedding_dim = 1 and the 16 coordinates are quantised separately against 512 "
-            "scalars: scalar, not vector, quantisation. shared.fixes.VQVAE treats the flat code as "
-            "a 1 x 1 latent map with 16 channels, so each image gets one 16-d codebook vector, the "
-            "vector quantisation the paper and the study's '512 codes' describe.",
             "Commitment loss (pythae #124, fixed upstream in #125, after 0.1.2): pythae averages "
             "(z_e - sg(e))^2 over the code's coordinates and the batch, i.e. 1/16 of the paper's "
             "squared L2 norm relative to the per-image SSE. shared.fixes.VQVAE uses the squared "
@@ -427,6 +462,7 @@ _SPECS: list[ModelSpec] = [
         family="architecture variants",
         pythae_name="HVAE",
         model_class=fixes.HVAE,
+        epoch_metrics=fixes.hvae_metrics,
         params={},
         variants={"learned": {"learn_eps_lf": True, "learn_beta_zero": True}},
         head="gaussian",
@@ -516,6 +552,7 @@ _SPECS: list[ModelSpec] = [
         head="gaussian",
         training_mode=SINGLE,
         study_setting="α = 0.5 (pythae's alpha/lbd/kernel)",
+        setting_differs="λ = 10.5 (study: pythae's 1e-3, a negative MMD weight)",
         about="InfoVAE, MMD variant (Zhao et al. 2019): the ELBO with a down-weighted KL and an "
         "MMD term between the aggregate posterior and the prior.",
         objective="Reconstruction + (1 - α) KL + (α + λ - 1) MMD_IMQ(q(z), p(z)); α = 0.5, "
@@ -568,6 +605,8 @@ _SPECS: list[ModelSpec] = [
         objective="Reconstruction (SSE) + β ½||z||^2 + λ ||∇_z sum_pixels Decoder(z)||^2, the "
         "gradient at the code, per image; β = 1e-4, λ = 1e-7 (pythae's defaults).",
         variants={"study_literal": {"reg_weight": 10.0}},
+        setting_differs="λ = 1e-7 (study: 10)",
+        variant_setting_differs={"study_literal": ""},
         caveats=(
             "With λ = 1e-7 (the authors' own MNIST setting is 0.5e-7, ParthaEth/"
             "Regularized_autoencoders-RAE- configurations/config.py) the penalty is a tiny share of "
@@ -624,9 +663,18 @@ _SPECS: list[ModelSpec] = [
         head="concentration",
         training_mode=SINGLE,
         study_setting="von Mises–Fisher posterior, hyperspherical prior",
+        interpolation="great_circle",
+        extra_interpolations=("chord",),
         about="Hyperspherical VAE (Davidson et al. 2018): a von Mises–Fisher posterior on the "
         "unit sphere S^15 with a uniform prior.",
         objective="Reconstruction + KL(vMF(μ, κ) || Uniform(S^15)).",
+        caveats=(
+            "Interpolation follows the great circle between the two mean directions (slerp): "
+            "every frame is a unit vector, as in training. The study's straight line (the chord) "
+            "feeds the decoder codes it never saw (norm 0.71 at the midpoint of a 90° pair); it "
+            "is stored as extra metrics labelled as the study's literal protocol "
+            "(interpolation_chord).",
+        ),
     ),
     ModelSpec(
         name="MSSSIM_VAE",
@@ -643,6 +691,8 @@ _SPECS: list[ModelSpec] = [
         objective="(1 - MS-SSIM(x, x̂)) per image + β KL, β = 1/784; on 28 x 28 images 4 scales "
         "with weights (0.3117, 0.3384, 0.2675, 0.0824).",
         variants={"pythae_beta": {"beta": 1.0}},
+        setting_differs="β = 1/784 (study: none given, pythae: 1); 4 scales (study: 5)",
+        variant_setting_differs={"pythae_beta": "4 scales (study: 5)"},
         caveats=(
             "The study's 5 scales with weights (0.0448, ..., 0.1333) need images of at least 32 px: "
             "pythae (and shared.fixes) use 4 scales with re-normalised weights on 28 x 28 digits. "
@@ -765,6 +815,8 @@ _SPECS: list[ModelSpec] = [
         pythae_name="PoincareVAE",
         model_class=fixes.PoincareVAE,
         epoch_metrics=fixes.poincare_fraction_outside,
+        interpolation="poincare_geodesic",
+        extra_interpolations=("chord",),
         params={},
         head="gaussian",
         training_mode=SINGLE,

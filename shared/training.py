@@ -244,6 +244,14 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, epoch: int, batch_size: int
     return {k: v / n_batches for k, v in totals.items()}
 
 
+def selection_epoch(spec: ModelSpec, epoch: int, settings: TrainSettings) -> int:
+    """The epoch whose objective the validation loss uses (it picks the best epoch and drives early
+    stopping). For objectives that change during training (Disentangled β-VAE's capacity C ramps
+    to its target at the last epoch) that is the last epoch's, so every epoch is judged by the
+    objective the run is meant to end with; otherwise the current epoch's."""
+    return settings.epochs if spec.select_on_final_objective else epoch
+
+
 def _record(
     history: dict[str, list], epoch: int, seconds: float, train: dict, val: dict, extra: dict
 ) -> None:
@@ -319,7 +327,7 @@ def train_model(
         t0 = time.perf_counter()
         try:
             train = train_epoch(model, spec, optimizers, train_x, epoch, settings, generator)
-            val = evaluate_loss(model, val_x, epoch, settings.batch_size)
+            val = evaluate_loss(model, val_x, selection_epoch(spec, epoch, settings), settings.batch_size)
             _check_finite(val, epoch, "validation")
         except NonFiniteLoss as exc:
             status, failure = "failed", {"epoch": epoch, "reason": str(exc)}

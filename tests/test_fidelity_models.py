@@ -263,12 +263,49 @@ def test_disentangled_capacity_schedule(epochs):
         assert not np.allclose(c_default, want, rtol=1e-3)
 
 
-# --- 7. VQ-VAE: one 16-d code per image; per-vector squared-L2 commitment ------------------
+# --- 7. VQ-VAE: pythae's per-position layout (default) or one 16-d code; squared-L2 commitment --
 
 
-def test_vqvae_quantises_one_vector_per_image(digits):
+def test_vqvae_default_quantises_each_position_to_a_scalar(digits):
+    """16 positions x 512 learned scalars (pythae's layout of a flat code, what the study ran);
+    commitment = beta * sum_d (z_e,d - e_d)^2 per image, where pythae 0.1.2 averages over d (#124)."""
     torch.manual_seed(0)
     model = build_model("VQVAE").eval()
+    assert model.model_config.embedding_dim == 1 and model.model_config.code_layout == "positions"
+    book = torch.randn(512, 1)
+    model.quantizer.embeddings.copy_(book)
+    x = digits[:4]
+    out = model({"data": x})
+    with torch.no_grad():
+        e = model.encoder(x).embedding.numpy()
+    d2 = (e[:, :, None] - book.numpy()[None, None, :, 0]) ** 2  # [B, D, 512]
+    np.testing.assert_allclose(out.z.detach().numpy(), book.numpy()[d2.argmin(-1), 0], atol=1e-6)
+    beta = model.model_config.commitment_loss_factor
+    want = beta * d2.min(-1).sum(1).mean()
+    assert float(out.vq_loss) == pytest.approx(want, rel=1e-5)
+    twin = pm.VQVAE(_pythae_vq_config(), encoder=model.encoder, decoder=model.decoder).eval()
+    twin.quantizer.embeddings.copy_(book)
+    theirs = twin({"data": x})
+    np.testing.assert_allclose(theirs.z.detach().numpy().reshape(4, D), out.z.detach().numpy(), atol=1e-6)
+    assert float(theirs.vq_loss) == pytest.approx(want / D, rel=1e-5)  # pythae: 1/16 of the paper's
+
+
+def _pythae_vq_config():
+    cfg = {k: v for k, v in registry_config_dict("VQVAE").items() if k not in ("code_layout", "embedding_dim")}
+    return pm.VQVAEConfig(**cfg)
+
+
+def registry_config_dict(name: str) -> dict:
+    from shared.registry import config_as_dict
+
+    cfg = config_as_dict(build_config(name))
+    cfg["input_dim"] = tuple(cfg["input_dim"])
+    return cfg
+
+
+def test_vqvae_one_code_variant_quantises_one_vector_per_image(digits):
+    torch.manual_seed(0)
+    model = build_model("VQVAE", variant="one_code").eval()
     book = torch.randn(512, D)
     model.quantizer.embeddings.copy_(book)
     x = digits[:4]
@@ -281,14 +318,14 @@ def test_vqvae_quantises_one_vector_per_image(digits):
     beta = model.model_config.commitment_loss_factor
     assert float(out.vq_loss) == pytest.approx(beta * d2.min(1).mean(), rel=1e-5)
     assert model.model_config.embedding_dim == D
-    # pythae (#138): embedding_dim 1, 16 scalar codes per image; (#124) commitment averaged over D.
-    twin = pm.VQVAE(build_config("VQVAE"), encoder=model.encoder, decoder=model.decoder).eval()
-    assert twin.model_config.embedding_dim == 1
-    assert twin({"data": x}).quantized_indices.numel() == 4 * D
-    vector_layout = torch.tensor(e).reshape(4, 1, 1, D)
-    pythae_loss = fixes.QuantizerEMA(model.model_config).eval()
-    pythae_loss.embeddings.copy_(book)
-    assert float(pythae_loss(vector_layout).loss) == pytest.approx(beta * d2.min(1).mean() / D, rel=1e-5)
+    assert out.quantized_indices.numel() == 4
+    twin = pm.VQVAE(_pythae_vq_config(), encoder=model.encoder, decoder=model.decoder).eval()
+    assert twin.model_config.embedding_dim == 1  # pythae has no one-vector layout for a flat code
+
+
+def test_vqvae_rejects_an_unknown_layout():
+    with pytest.raises(ValueError, match="code_layout"):
+        build_config("VQVAE", overrides={"code_layout": "grid"})
 
 
 def test_codebook_usage_and_perplexity():
@@ -302,7 +339,8 @@ def test_vq_epoch_metrics_are_logged(digits):
     torch.manual_seed(0)
     model = build_model("VQVAE")
     metrics = get_spec("VQVAE").epoch_metrics(model, digits)
-    assert 1 <= metrics["codes_used"] <= len(digits) and metrics["perplexity"] >= 1
+    assert 1 <= metrics["codes_used"] <= len(digits) * D and metrics["perplexity"] >= 1  # 16 positions
+    assert 1 <= metrics["distinct_image_codes"] <= len(digits)
     assert model.training  # the hook must not leave the model in eval mode
 
 
