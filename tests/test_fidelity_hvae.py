@@ -107,7 +107,10 @@ def test_one_leapfrog_step_by_hand(digits):
     model = _toy_hvae(n_lf=1, eps_lf=eps, beta_zero=beta0)
     x = digits[:4].double()
     gen = torch.Generator().manual_seed(3)
-    z0, rho0 = torch.randn(4, D, generator=gen, dtype=torch.float64), torch.randn(4, D, generator=gen).double()
+    z0, rho0 = (
+        torch.randn(4, D, generator=gen, dtype=torch.float64),
+        torch.randn(4, D, generator=gen).double(),
+    )
     with torch.no_grad():
         got = model.flow(z0, rho0, x)
     dec = model.decoder

@@ -291,7 +291,9 @@ def test_vqvae_default_quantises_each_position_to_a_scalar(digits):
 
 
 def _pythae_vq_config():
-    cfg = {k: v for k, v in registry_config_dict("VQVAE").items() if k not in ("code_layout", "embedding_dim")}
+    cfg = {
+        k: v for k, v in registry_config_dict("VQVAE").items() if k not in ("code_layout", "embedding_dim")
+    }
     return pm.VQVAEConfig(**cfg)
 
 
