@@ -303,6 +303,89 @@ def table_ii(per_item: pd.DataFrame) -> pd.DataFrame:
     return table_interpolation(summarise_items(per_item, INTERPOLATION_METRICS))
 
 
+# --------------------------------------------------------------------------- extra interpolation paths
+
+MAIN_INTERPOLATION_SET = "interpolation"
+EXTRA_PATH_PREFIX = "interpolation_"  # eval set of an extra path: "interpolation_<path>"
+
+#: The main interpolation path of the models whose path is not the straight line (registry field
+#: ``interpolation``). The metrics frame does not carry the path, so it is named here; every other
+#: model uses ``DEFAULT_MAIN_PATH_LABEL``. A test keeps this in step with ``shared.registry``.
+MAIN_PATH_LABELS: dict[str, str] = {"SVAE": "great circle", "PoincareVAE": "Poincaré geodesic"}
+DEFAULT_MAIN_PATH_LABEL = "straight line"
+#: The registry's path names in words, for a frame that carries an ``interpolation_path`` column.
+PATH_NAME_LABELS: dict[str, str] = {
+    "line": "straight line",
+    "great_circle": "great circle",
+    "poincare_geodesic": "Poincaré geodesic",
+}
+#: Extra paths (``metrics["interpolation_paths"]``) in words; unknown names are shown as stored.
+EXTRA_PATH_LABELS: dict[str, str] = {
+    "chord": "chord (the study's literal protocol)",
+    "requantised": "requantised (codes the model can emit)",
+}
+INTERPOLATION_PATHS_COLUMNS: list[str] = [
+    "model", "path", "extra_path", "main_path", "n_seeds",
+    *(f"{m}_{s}" for m in INTERPOLATION_METRICS for s in ("main", "extra", "difference")),
+]  # fmt: skip
+
+
+def main_path_label(model: str, frame: pd.DataFrame | None = None) -> str:
+    """The main path of ``model`` in words: from the frame's ``interpolation_path`` column when
+    present (future files), else from ``MAIN_PATH_LABELS``, else the straight line."""
+    if frame is not None and "interpolation_path" in frame.columns:
+        stored = frame.loc[frame["model"] == model, "interpolation_path"].dropna()
+        if len(stored):
+            name = str(sorted(set(stored))[0])
+            return PATH_NAME_LABELS.get(name, name)
+    return MAIN_PATH_LABELS.get(model, DEFAULT_MAIN_PATH_LABEL)
+
+
+def _path_means(seeds: pd.DataFrame, extra_set: str) -> dict[str, float | int]:
+    """Means over the seeds that have both paths, per metric, and their difference."""
+    out: dict[str, float | int] = {}
+    both = seeds.xs(MAIN_INTERPOLATION_SET, axis=1, level=0).notna().any(axis=1)
+    both &= seeds.xs(extra_set, axis=1, level=0).notna().any(axis=1)
+    out["n_seeds"] = int(both.sum())
+    for metric in INTERPOLATION_METRICS:
+        main = seeds.get((MAIN_INTERPOLATION_SET, metric), pd.Series(np.nan, index=seeds.index))
+        extra = seeds.get((extra_set, metric), pd.Series(np.nan, index=seeds.index))
+        pair = pd.DataFrame({"main": main, "extra": extra})[both].dropna()
+        m, e = (pair[c].mean() if len(pair) else math.nan for c in ("main", "extra"))
+        out.update({f"{metric}_main": m, f"{metric}_extra": e, f"{metric}_difference": e - m})
+    return out
+
+
+def interpolation_paths_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model with an extra interpolation path, and per path: PIQ, ISS and I-SSIM on the main
+    path (the one Tables I/II use) and on the extra path, mean over seeds, and extra − main.
+
+    Tells the reader how much the path choice matters (SVAE: the study's chord leaves the sphere;
+    VQ-VAE: re-quantised frames are what the model can really emit) without touching Table II.
+    Only seeds that have both paths count (paired), so the difference is over the same trainings.
+    Sorted by (model, path); an empty frame with the same columns when no model has extra paths.
+    """
+    rows_in = _ok_rows(frame)
+    interp = rows_in[rows_in["eval_set"].str.startswith(MAIN_INTERPOLATION_SET)]
+    interp = interp[interp["metric"].isin(INTERPOLATION_METRICS)].dropna(subset=["value"])
+    extra_sets = sorted(s for s in interp["eval_set"].unique() if s.startswith(EXTRA_PATH_PREFIX))
+    if not extra_sets or MAIN_INTERPOLATION_SET not in set(interp["eval_set"]):
+        return pd.DataFrame(columns=INTERPOLATION_PATHS_COLUMNS)
+    wide = interp.pivot_table(index=["model", "seed"], columns=["eval_set", "metric"], values="value")
+    rows = []
+    for model in sorted(interp["model"].unique()):
+        seeds = wide.loc[model]
+        for extra_set in extra_sets:
+            if extra_set not in seeds.columns.get_level_values(0) or seeds[extra_set].isna().all().all():
+                continue  # this model does not have that path
+            path = extra_set[len(EXTRA_PATH_PREFIX) :]
+            rows.append({
+                "model": model, "path": path, "extra_path": EXTRA_PATH_LABELS.get(path, path),
+                "main_path": main_path_label(model, frame), **_path_means(seeds, extra_set),
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=INTERPOLATION_PATHS_COLUMNS)
+
+
 # --------------------------------------------------------------------------- intervals and tests
 
 

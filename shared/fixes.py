@@ -366,8 +366,8 @@ def hvae_metrics(model: nn.Module, val_x: torch.Tensor) -> dict[str, float]:
         out = model.flow(z0, noise[1] / model.beta_zero().sqrt(), x)
     model.train(was_training)
     return {
-        "eps_lf": float(model.step_size().mean()),
-        "beta_zero": float(model.beta_zero()),
+        "eps_lf": float(model.step_size().detach().mean()),
+        "beta_zero": float(model.beta_zero().detach()),
         "flow_shift": float((out["z"] - z0).norm(dim=-1).mean()),
         "posterior_spread": float(spread.norm(dim=-1).mean()),
     }

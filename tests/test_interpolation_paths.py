@@ -150,3 +150,10 @@ def test_run_records_installed_pythae_and_the_setting_that_differs(tiny_splits):
     assert config["setting_differs"] == "λ = 1e-7 (study: 10)"
     assert registry.get_spec("RAE_GP").setting_differs_for("study_literal") == ""
     assert registry.get_spec("VAE").setting_differs_for(None) == ""
+
+
+def test_every_variant_declares_whether_it_uses_the_study_setting():
+    """A variant changes a setting: each must say which study setting it departs from ("" = none)."""
+    for name in registry.ALL_MODEL_NAMES:
+        spec = registry.get_spec(name)
+        assert set(spec.variants) == set(spec.variant_setting_differs), name
