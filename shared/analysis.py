@@ -67,7 +67,7 @@ STUDY_NAME_TO_REGISTRY: dict[str, str] = {
 }
 del STUDY_NAME_TO_REGISTRY["INFOVAE_MMD"], STUDY_NAME_TO_REGISTRY["WAE_MMD"]
 
-#: Architectural families as the study groups them (METHOD.md section 7), by registry name.
+#: Architectural families as the study groups them (docs/PROTOCOL.md#7-tables-figures-and-statistics), by registry name.
 STUDY_FAMILIES: dict[str, str] = {
     "AE": "deterministic / weakly regularised",
     "WAE_MMD": "deterministic / weakly regularised",
@@ -146,7 +146,7 @@ STUDY_COLUMNS: dict[str, tuple[str, float | None]] = {
 
 
 def _ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep successful runs only: failed runs are excluded from every table (METHOD.md §3)."""
+    """Keep successful runs only: failed runs are excluded from every table (docs/PROTOCOL.md#7-tables-figures-and-statistics)."""
     if "status" in frame.columns:
         frame = frame[frame["status"] == "ok"]
     return frame
@@ -773,7 +773,7 @@ def study_identity_flags(table_1: pd.DataFrame, table_2: pd.DataFrame) -> pd.Dat
 def study_values(table_1: pd.DataFrame, table_2: pd.DataFrame) -> pd.DataFrame:
     """Long frame of the study's means: model, metric, printed value, plain-unit value.
 
-    ISS has no plain-unit value (NaN): the study's "×10" label contradicts its text (METHOD §5).
+    ISS has no plain-unit value (NaN): the study's "×10" label contradicts its text (docs/PROTOCOL.md#8-where-the-study-is-wrong-or-silent-and-what-we-decided).
     """
     rows = []
     for table in (table_1, table_2):
@@ -952,7 +952,7 @@ def run_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The failed runs with their reason (excluded from every table, METHOD.md §3)."""
+    """The failed runs with their reason (excluded from every table, docs/PROTOCOL.md#7-tables-figures-and-statistics)."""
     failed = runs[runs["status"] != "ok"]
     return pd.DataFrame(
         {

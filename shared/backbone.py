@@ -1,4 +1,4 @@
-"""The study's encoder/decoder, shared by every model (METHOD.md §2).
+"""The study's encoder/decoder, shared by every model (docs/PROTOCOL.md#2-backbone).
 
 Encoder: 3 x [Conv2d(k=3, s=2) -> BatchNorm2d -> LeakyReLU(0.2)] with 32/64/128 channels
 (28 -> 14 -> 7 -> 3), flatten to 1152, then linear heads to the 16-d latent space.

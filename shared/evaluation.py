@@ -1,4 +1,4 @@
-"""Evaluate a trained model: every number of the study plus the mean-code variants (METHOD.md §5).
+"""Evaluate a trained model: every number of the study plus the mean-code variants (docs/PROTOCOL.md#6-evaluation-protocol).
 
 The evaluation subsets are drawn once from ``EVAL_SEED`` and depend only on the size of the test
 split, so every model is measured on the same images. Reconstruction metrics are computed for

@@ -23,12 +23,11 @@ import numpy as np
 import torch
 
 from shared import registry, results
+from shared.protocol import STUDY
 from shared.data import EMBEDDED_SPLIT, MNISTSplits, load_mnist
 from shared.training import TrainResult, TrainSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PAPER_SEEDS = (42, 123, 456)
-N_TEST_FULL = 10_000
 QUICK_EPOCHS = 4
 
 
@@ -43,7 +42,7 @@ class Profile:
     n_eval: int | None  # None = the whole validation and test splits
     seeds: tuple[int, ...]
     description: str
-    lr: float = 1e-4
+    lr: float = STUDY.lr
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> budget keys
 
     def budget(self, model: str) -> dict[str, Any]:
@@ -62,7 +61,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         epochs=1,
-        patience=10,
+        patience=STUDY.patience,
         n_train=256,
         n_eval=128,
         seeds=(42,),
@@ -71,7 +70,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
         epochs=QUICK_EPOCHS,
-        patience=10,
+        patience=STUDY.patience,
         n_train=4000,
         n_eval=1000,  # full MNIST: first 1,000 validation/test images (the embedded data has 500)
         seeds=(42,),
@@ -88,12 +87,13 @@ PROFILES: dict[str, Profile] = {
     ),
     "paper": Profile(
         name="paper",
-        epochs=100,
-        patience=10,
+        epochs=STUDY.epochs,
+        patience=STUDY.patience,
         n_train=None,
         n_eval=None,
-        seeds=PAPER_SEEDS,
-        description="the study's protocol: full MNIST, <= 100 epochs, early stopping 10, seeds 42/123/456",
+        seeds=STUDY.seeds,
+        description=f"the study's protocol: full MNIST, <= {STUDY.epochs} epochs, early stopping "
+        f"{STUDY.patience}, seeds {'/'.join(map(str, STUDY.seeds))}",
     ),
 }
 
@@ -155,17 +155,17 @@ def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> lis
     out = []
     if not splits.is_full_mnist:
         out.append(f"data: {splits.source} instead of full MNIST")
-    elif len(splits.train_x) != 50_000:
-        out.append(f"{len(splits.train_x)} training images instead of 50,000")
-    if budget["epochs"] != 100:
-        out.append(f"at most {budget['epochs']} epoch{'s' * (budget['epochs'] != 1)} instead of 100")
-    if budget["patience"] != 10:
-        out.append(f"early-stopping patience {budget['patience']} instead of 10")
-    if budget["lr"] != 1e-4:
-        out.append(f"learning rate {budget['lr']:g} instead of 1e-4")
+    elif len(splits.train_x) != STUDY.n_train:
+        out.append(f"{len(splits.train_x)} training images instead of {STUDY.n_train:,}")
+    if budget["epochs"] != STUDY.epochs:
+        out.append(f"at most {budget['epochs']} epoch{'s' * (budget['epochs'] != 1)} instead of {STUDY.epochs}")
+    if budget["patience"] != STUDY.patience:
+        out.append(f"early-stopping patience {budget['patience']} instead of {STUDY.patience}")
+    if budget["lr"] != STUDY.lr:
+        out.append(f"learning rate {budget['lr']:g} instead of {STUDY.lr:g}")
     for key, value in budget["model_params"].items():
         out.append(f"{key} = {value} (profile budget) instead of the study's setting")
-    full_test = N_TEST_FULL if splits.is_full_mnist else EMBEDDED_SPLIT[2]
+    full_test = STUDY.n_test if splits.is_full_mnist else EMBEDDED_SPLIT[2]
     if len(splits.test_x) < full_test:
         out.append(f"only {len(splits.test_x)} test images instead of {full_test}")
     return out

@@ -1,4 +1,4 @@
-"""Image metrics of the benchmark (METHOD.md section 5), in plain torch.
+"""Image metrics of the benchmark (docs/PROTOCOL.md#5-metrics), in plain torch.
 
 Everything here works on batches, on CPU or GPU, and returns one value per image or per
 sequence, so that the notebooks can keep per-item values and aggregate them later.

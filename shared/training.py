@@ -1,4 +1,4 @@
-"""The training loop: pythae's losses, our loop (METHOD.md §3).
+"""The training loop: pythae's losses, our loop (docs/PROTOCOL.md#3-training).
 
 Why not pythae's ``TrainingPipeline``: it seeds after the model is built (so the seed does not
 control initialisation), wraps every image in a Dataset item, has no early stopping, and raises
@@ -25,6 +25,7 @@ from tqdm import tqdm
 from shared.checkpoint import Checkpoint
 from shared.data import MNISTSplits
 from shared.latent import needs_autograd
+from shared.protocol import STUDY
 from shared.registry import (
     ADVERSARIAL,
     COUPLED,
@@ -40,11 +41,11 @@ from shared.registry import (
 class TrainSettings:
     """Training protocol; defaults are the study's (Adam 1e-4, batch 64, <= 100 epochs, patience 10)."""
 
-    epochs: int = 100
-    patience: int = 10
-    lr: float = 1e-4
-    discriminator_lr: float = 1e-4
-    batch_size: int = 64
+    epochs: int = STUDY.epochs
+    patience: int = STUDY.patience
+    lr: float = STUDY.lr
+    discriminator_lr: float = STUDY.discriminator_lr
+    batch_size: int = STUDY.batch_size
     seed: int = 42
     device: str = "auto"  # "auto" = CUDA when available, else CPU
     threads: int | None = None  # torch intra-op threads; None leaves torch's default

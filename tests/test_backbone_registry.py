@@ -67,7 +67,7 @@ def test_registry_contents():
         spec = registry.get_spec(name)
         assert spec.family in registry.FAMILIES
         assert spec.training_mode in registry.TRAINING_MODES
-        assert spec.about and spec.objective and spec.study_setting
+        assert spec.display_name and spec.pythae_name
     modes = {n: registry.get_spec(n).training_mode for n in registry.ALL_MODEL_NAMES}
     assert modes["RAE_L2"] == modes["PIWAE"] == registry.COUPLED
     assert modes["Adversarial_AE"] == modes["FactorVAE"] == registry.ADVERSARIAL

@@ -31,8 +31,20 @@ def test_notebooks_in_sync_with_template_and_registry():
 
 def test_sync_check_notices_a_registry_change(monkeypatch):
     spec = registry.get_spec("VAE")
-    changed = dataclasses.replace(spec, caveats=spec.caveats + ("a new caveat",))
+    changed = dataclasses.replace(spec, variants={"new": {"latent_dim": 16}}, variant_setting_differs={"new": ""})
     monkeypatch.setitem(registry.REGISTRY, "VAE", changed)
+    assert make_notebooks.out_of_sync() == [make_notebooks.NOTEBOOK_DIR / "VAE_training.ipynb"]
+
+
+def test_sync_check_notices_a_model_page_change(monkeypatch, tmp_path):
+    """The header prose comes from docs/models/<NAME>.md: an edited page makes its notebook stale."""
+    from tools import model_pages
+
+    for name in registry.MODEL_NAMES:
+        (tmp_path / f"{name}.md").write_text(model_pages.page_path(name).read_text(encoding="utf-8"))
+    page = tmp_path / "VAE.md"
+    page.write_text(page.read_text().replace("## Caveats\n", "## Caveats\n\n- a new caveat\n"))
+    monkeypatch.setattr(model_pages, "PAGES_DIR", tmp_path)
     assert make_notebooks.out_of_sync() == [make_notebooks.NOTEBOOK_DIR / "VAE_training.ipynb"]
 
 

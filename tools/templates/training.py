@@ -1,36 +1,38 @@
-"""The one template of the 22 training notebooks: header from the registry, then a fixed body."""
+"""The one template of the 22 training notebooks: header from the registry and the model's page
+(docs/models/<NAME>.md), then a fixed body."""
 
 from __future__ import annotations
 
 import json
 
+from shared.backbone import LATENT_DIM
+from shared.protocol import STUDY
 from shared.registry import ModelSpec, build_config, config_as_dict
+from tools.model_pages import read_page
 from tools.templates.bootstrap import BOOTSTRAP
 
 
-def _bullets(items: tuple[str, ...] | list[str], empty: str) -> str:
-    return "\n".join(f"- {item}" for item in items) if items else f"- {empty}"
-
-
 def _param_table(spec: ModelSpec) -> str:
-    defaults = config_as_dict(build_config(spec.name, epochs=100))
+    defaults = config_as_dict(build_config(spec.name, epochs=STUDY.epochs))
     skip = {"name", "input_dim", "uses_default_encoder", "uses_default_decoder"}
     rows = [f"| `{k}` | `{json.dumps(v)}` |" for k, v in defaults.items() if k not in skip]
-    return "| pythae config field | value (paper profile, 100 epochs) |\n|---|---|\n" + "\n".join(rows)
+    head = f"| pythae config field | value (paper profile, {STUDY.epochs} epochs) |\n|---|---|\n"
+    return head + "\n".join(rows)
 
 
 def header(spec: ModelSpec) -> str:
+    page = read_page(spec.name)
     variants = "".join(f"\n- variant `{k}`: `{json.dumps(v)}`" for k, v in spec.variants.items())
     return f"""
 # {spec.display_name} — training notebook (`{spec.name}`)
 
 **Family:** {spec.family} · **pythae class:** `{spec.pythae_name}` · **training mode:** `{spec.training_mode}`
 
-**What it is.** {spec.about}
+**What it is.** {page["What it is"]}
 
-**Objective.** {spec.objective}
+**Objective.** {page["Objective"]}
 
-**Study's setting.** {spec.study_setting}
+**Study's setting.** {page["Study's setting"]}
 
 **Hyper-parameters used** (everything else: pythae 0.1.2 defaults; the exact values of each run are
 stored in its results file):
@@ -39,16 +41,21 @@ stored in its results file):
 {variants}
 
 **Where we differ from the study, and why:**
-{_bullets(spec.deviations, "no model-specific deviation.")}
+
+{page["Where we differ from the study, and why"]}
 
 **Caveats:**
-{_bullets(spec.caveats, "none known.")}
 
-Shared protocol (METHOD.md §2–§5): the common conv backbone, latent 16, Adam lr 1e-4, batch 64,
-early stopping on validation loss (patience 10, best weights restored). The `profile` parameter
-picks the budget: `smoke` (a code test), `quick` (the 15-minute CPU run), `paper` (the study's
-protocol: full MNIST, ≤ 100 epochs, seeds 42/123/456). Generated from
-`tools/templates/training.py` + `shared/registry.py` — do not edit by hand.
+{page["Caveats"]}
+
+Shared protocol ([docs/PROTOCOL.md](../docs/PROTOCOL.md), sections
+[2](../docs/PROTOCOL.md#2-backbone)–[6](../docs/PROTOCOL.md#6-evaluation-protocol)): the common conv
+backbone, latent {LATENT_DIM}, Adam lr {f"{STUDY.lr:.0e}".replace("e-0", "e-")}, batch {STUDY.batch_size}, early stopping on
+validation loss (patience {STUDY.patience}, best weights restored). The `profile` parameter picks
+the budget: `smoke` (a code test), `quick` (the first CPU run), `paper` (the study's protocol: full
+MNIST, ≤ {STUDY.epochs} epochs, seeds {"/".join(map(str, STUDY.seeds))}). Generated from
+`tools/templates/training.py`, `shared/registry.py` and this model's page
+[docs/models/{spec.name}.md](../docs/models/{spec.name}.md) — do not edit by hand.
 """
 
 
@@ -126,7 +133,7 @@ if result.history:
     plotting.show(fig)
 """,
         ),
-        ("markdown", "## Evaluation (METHOD.md §5)"),
+        ("markdown", "## Evaluation ([protocol §6](../docs/PROTOCOL.md#6-evaluation-protocol))"),
         (
             "code",
             """

@@ -1,0 +1,58 @@
+"""The project's own documents: every model has its page, every protocol link resolves, and
+nothing points at the study's specification outside the repository."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shared import registry
+from tools import model_pages
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOL = ROOT / "docs" / "PROTOCOL.md"
+
+
+def _tracked_text_files() -> list[Path]:
+    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    exts = (".py", ".md", ".ipynb", ".yml", ".toml", ".sh", ".txt")
+    return [ROOT / p for p in out.stdout.splitlines() if p.endswith(exts) and (ROOT / p).exists()]
+
+
+def _github_anchor(heading: str) -> str:
+    """GitHub's heading slug: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("name", registry.ALL_MODEL_NAMES)
+def test_every_model_has_a_complete_page(name):
+    sections = model_pages.read_page(name)
+    assert tuple(sections) == model_pages.SECTIONS and all(sections.values())
+
+
+def test_a_page_without_its_sections_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "VAE.md").write_text("# VAE\n\n## What it is\n\ntext\n")
+    monkeypatch.setattr(model_pages, "PAGES_DIR", tmp_path)
+    with pytest.raises(model_pages.PageError, match="sections"):
+        model_pages.read_page("VAE")
+    with pytest.raises(model_pages.PageError, match="missing"):
+        model_pages.read_page("AE")
+
+
+def test_no_file_cites_the_specification_outside_the_repository():
+    spec_name = "METHOD" + ".md"  # spelled apart so this file does not match itself
+    offenders = [p for p in _tracked_text_files() if spec_name in p.read_text(encoding="utf-8", errors="ignore")]
+    assert offenders == []
+
+
+def test_every_protocol_anchor_exists():
+    headings = re.findall(r"^#{2,3} (.+)$", PROTOCOL.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    anchors = {_github_anchor(h) for h in headings}
+    used = set()
+    for path in _tracked_text_files():
+        used |= set(re.findall(r"PROTOCOL\.md#([\w\-]+)", path.read_text(encoding="utf-8", errors="ignore")))
+    assert used, "nothing links to a protocol section"
+    assert used <= anchors, sorted(used - anchors)
