@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from shared import registry, results
-from shared.protocol import STUDY
 from shared.data import EMBEDDED_SPLIT, MNISTSplits, load_mnist
+from shared.protocol import STUDY
 from shared.training import TrainResult, TrainSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +158,9 @@ def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> lis
     elif len(splits.train_x) != STUDY.n_train:
         out.append(f"{len(splits.train_x)} training images instead of {STUDY.n_train:,}")
     if budget["epochs"] != STUDY.epochs:
-        out.append(f"at most {budget['epochs']} epoch{'s' * (budget['epochs'] != 1)} instead of {STUDY.epochs}")
+        out.append(
+            f"at most {budget['epochs']} epoch{'s' * (budget['epochs'] != 1)} instead of {STUDY.epochs}"
+        )
     if budget["patience"] != STUDY.patience:
         out.append(f"early-stopping patience {budget['patience']} instead of {STUDY.patience}")
     if budget["lr"] != STUDY.lr:

@@ -44,7 +44,9 @@ def test_a_page_without_its_sections_is_refused(tmp_path, monkeypatch):
 
 def test_no_file_cites_the_specification_outside_the_repository():
     spec_name = "METHOD" + ".md"  # spelled apart so this file does not match itself
-    offenders = [p for p in _tracked_text_files() if spec_name in p.read_text(encoding="utf-8", errors="ignore")]
+    offenders = [
+        p for p in _tracked_text_files() if spec_name in p.read_text(encoding="utf-8", errors="ignore")
+    ]
     assert offenders == []
 
 

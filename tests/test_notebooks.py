@@ -31,7 +31,9 @@ def test_notebooks_in_sync_with_template_and_registry():
 
 def test_sync_check_notices_a_registry_change(monkeypatch):
     spec = registry.get_spec("VAE")
-    changed = dataclasses.replace(spec, variants={"new": {"latent_dim": 16}}, variant_setting_differs={"new": ""})
+    changed = dataclasses.replace(
+        spec, variants={"new": {"latent_dim": 16}}, variant_setting_differs={"new": ""}
+    )
     monkeypatch.setitem(registry.REGISTRY, "VAE", changed)
     assert make_notebooks.out_of_sync() == [make_notebooks.NOTEBOOK_DIR / "VAE_training.ipynb"]
 
