@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from shared import catalogue
 from shared.collapse import COLLAPSE_RULE
+from shared.results import INTERPOLATION_PATH_SETS
 
 BASELINE = "VAE"
 ALPHA = 0.05
@@ -34,64 +36,11 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference_data"
 STUDY_TABLE_I = "paper_table1_reconstruction.csv"
 STUDY_TABLE_II = "paper_table2_interpolation.csv"
 
-REGISTRY_MODELS: tuple[str, ...] = (
-    "VAE",
-    "IWAE",
-    "MIWAE",
-    "CIWAE",
-    "PIWAE",
-    "BetaVAE",
-    "BetaTCVAE",
-    "FactorVAE",
-    "DisentangledBetaVAE",
-    "VQVAE",
-    "HVAE",
-    "VAE_IAF",
-    "VAE_LinNF",
-    "WAE_MMD",
-    "INFOVAE_MMD",
-    "RAE_L2",
-    "RAE_GP",
-    "VAMP",
-    "SVAE",
-    "MSSSIM_VAE",
-    "Adversarial_AE",
-    "AE",
-)
-
+REGISTRY_MODELS: tuple[str, ...] = catalogue.MODEL_NAMES  # the study's 22 (shared.catalogue)
 #: The study's model names (as in its CSV tables) -> this project's registry names.
-STUDY_NAME_TO_REGISTRY: dict[str, str] = {
-    **{name: name for name in REGISTRY_MODELS},
-    "InfoVAE": "INFOVAE_MMD",
-    "WAE": "WAE_MMD",
-}
-del STUDY_NAME_TO_REGISTRY["INFOVAE_MMD"], STUDY_NAME_TO_REGISTRY["WAE_MMD"]
-
-#: Architectural families as the study groups them (docs/PROTOCOL.md#7-tables-figures-and-statistics), by registry name.
-STUDY_FAMILIES: dict[str, str] = {
-    "AE": "deterministic / weakly regularised",
-    "WAE_MMD": "deterministic / weakly regularised",
-    "VQVAE": "deterministic / weakly regularised",
-    "BetaVAE": "disentanglement",
-    "BetaTCVAE": "disentanglement",
-    "FactorVAE": "disentanglement",
-    "DisentangledBetaVAE": "disentanglement",
-    "IWAE": "importance weighting",
-    "MIWAE": "importance weighting",
-    "CIWAE": "importance weighting",
-    "PIWAE": "importance weighting",
-    "HVAE": "architecture variants",
-    "VAE_IAF": "architecture variants",
-    "VAE_LinNF": "architecture variants",
-    "RAE_L2": "alternative regularisation",
-    "RAE_GP": "alternative regularisation",
-    "INFOVAE_MMD": "alternative regularisation",
-    "VAMP": "prior variants",
-    "SVAE": "prior variants",
-    "MSSSIM_VAE": "specialised losses",
-    "Adversarial_AE": "specialised losses",
-    "VAE": "baseline",
-}
+STUDY_NAME_TO_REGISTRY: dict[str, str] = catalogue.STUDY_NAME_TO_REGISTRY
+#: Architectural families as the study groups them, by registry name.
+STUDY_FAMILIES: dict[str, str] = catalogue.STUDY_FAMILIES
 
 #: Metric correlations the study reports: (x, y, study r, study two-sided p as printed or None).
 STUDY_CORRELATIONS: tuple[tuple[str, str, float, str | None], ...] = (
@@ -308,22 +257,10 @@ def table_ii(per_item: pd.DataFrame) -> pd.DataFrame:
 MAIN_INTERPOLATION_SET = "interpolation"
 EXTRA_PATH_PREFIX = "interpolation_"  # eval set of an extra path: "interpolation_<path>"
 
-#: The main interpolation path of the models whose path is not the straight line (registry field
-#: ``interpolation``). The metrics frame does not carry the path, so it is named here; every other
-#: model uses ``DEFAULT_MAIN_PATH_LABEL``. A test keeps this in step with ``shared.registry``.
-MAIN_PATH_LABELS: dict[str, str] = {"SVAE": "great circle", "PoincareVAE": "Poincaré geodesic"}
-DEFAULT_MAIN_PATH_LABEL = "straight line"
-#: The registry's path names in words, for a frame that carries an ``interpolation_path`` column.
-PATH_NAME_LABELS: dict[str, str] = {
-    "line": "straight line",
-    "great_circle": "great circle",
-    "poincare_geodesic": "Poincaré geodesic",
-}
-#: Extra paths (``metrics["interpolation_paths"]``) in words; unknown names are shown as stored.
-EXTRA_PATH_LABELS: dict[str, str] = {
-    "chord": "chord (the study's literal protocol)",
-    "requantised": "requantised (codes the model can emit)",
-}
+DEFAULT_MAIN_PATH_LABEL = catalogue.PATH_LABELS["line"]
+#: Paths in words (shared.catalogue), for the main path and the extra paths.
+PATH_NAME_LABELS: dict[str, str] = catalogue.PATH_LABELS
+EXTRA_PATH_LABELS: dict[str, str] = {p: catalogue.PATH_LABELS[p] for p in INTERPOLATION_PATH_SETS}
 INTERPOLATION_PATHS_COLUMNS: list[str] = [
     "model", "path", "extra_path", "main_path", "n_seeds",
     *(f"{m}_{s}" for m in INTERPOLATION_METRICS for s in ("main", "extra", "difference")),
@@ -332,13 +269,14 @@ INTERPOLATION_PATHS_COLUMNS: list[str] = [
 
 def main_path_label(model: str, frame: pd.DataFrame | None = None) -> str:
     """The main path of ``model`` in words: from the frame's ``interpolation_path`` column when
-    present (future files), else from ``MAIN_PATH_LABELS``, else the straight line."""
+    present, else the catalogue's path of the model, else the straight line."""
     if frame is not None and "interpolation_path" in frame.columns:
         stored = frame.loc[frame["model"] == model, "interpolation_path"].dropna()
         if len(stored):
             name = str(sorted(set(stored))[0])
             return PATH_NAME_LABELS.get(name, name)
-    return MAIN_PATH_LABELS.get(model, DEFAULT_MAIN_PATH_LABEL)
+    entry = catalogue.CATALOGUE.get(model)
+    return PATH_NAME_LABELS[entry.interpolation] if entry else DEFAULT_MAIN_PATH_LABEL
 
 
 def _path_means(seeds: pd.DataFrame, extra_set: str) -> dict[str, float | int]:

@@ -24,8 +24,6 @@ from shared import data, experiment, registry, results
 
 ROOT = experiment.PROJECT_ROOT
 NOTEBOOKS = ROOT / "notebooks"
-# Rough cost of one epoch relative to VAE, to start the slow runs first (shortest total time).
-COST_HINT = {"MIWAE": 50, "PIWAE": 50, "RHVAE": 8, "CIWAE": 10, "HVAE": 8, "IWAE": 3, "RAE_GP": 3, "VAMP": 2}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -205,7 +203,9 @@ def _uses_cuda(device: str) -> bool:
 
 def ordered_jobs(models: list[str], seeds: list[int]) -> list[tuple[str, int]]:
     """Slow models first, so parallel jobs finish close together."""
-    return sorted(((m, s) for s in seeds for m in models), key=lambda job: -COST_HINT.get(job[0], 1))
+    return sorted(
+        ((m, s) for s in seeds for m in models), key=lambda job: -registry.get_spec(job[0]).cost_hint
+    )
 
 
 def run_batch(runner: Runner, jobs: list[tuple[str, int]]) -> list[Outcome]:

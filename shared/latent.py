@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from shared import metrics
+from shared import metrics, registry
 
 
 def model_name(model: nn.Module) -> str:
@@ -25,45 +25,47 @@ def model_name(model: nn.Module) -> str:
     return model.model_name if hasattr(model, "model_name") else type(model).__name__
 
 
-# pythae's RHVAE takes gradients of the log-density inside ``forward`` (leapfrog steps), so even
-# evaluation must run it with autograd on (shared.fixes.HVAE enables autograd inside itself).
-_NEEDS_AUTOGRAD = ("RHVAE",)
+def _spec(model: nn.Module) -> registry.ModelSpec:
+    return registry.get_spec(model_name(model))
 
 
 def needs_autograd(model: nn.Module) -> bool:
-    """True for models whose ``forward`` needs autograd from the caller (RHVAE)."""
-    return model_name(model) in _NEEDS_AUTOGRAD
+    """True for models whose ``forward`` needs autograd from the caller (registry field: RHVAE,
+    whose leapfrog steps differentiate inside; shared.fixes.HVAE enables autograd itself)."""
+    return _spec(model).needs_autograd
 
 
-def encode_mean(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The deterministic code of ``x`` (see module doc); shape [B, latent_dim]."""
-    out = model.encoder(x)
-    z = out.embedding.reshape(len(x), -1)
-    name = model_name(model)
-    if name == "VAE_IAF":
-        z = model.iaf_flow.inverse(z).out
-    elif name == "VAE_LinNF":
-        for layer in model.net:
-            z = layer(z).out
-    elif name == "SVAE":
-        z = z / z.norm(dim=-1, keepdim=True)
-    elif name == "VQVAE":
-        z = quantize(model, out.embedding)
-    elif name == "PoincareVAE" and hasattr(model, "ball_location"):
-        z = model.ball_location(z)  # shared.fixes.PoincareVAE: exp_0 maps the mean into the ball
+def _ball_location(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    # shared.fixes.PoincareVAE maps the mean into the ball by exp_0; pythae's own class uses z as is
+    return model.ball_location(z) if hasattr(model, "ball_location") else z
+
+
+def _planar_flows(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    for layer in model.net:
+        z = layer(z).out
     return z
 
 
+#: registry ``mean_code`` -> the map from the encoder's embedding [B, D] to the code.
+_MEAN_CODE = {
+    "embedding": lambda model, z: z,
+    "iaf_flow": lambda model, z: model.iaf_flow.inverse(z).out,
+    "planar_flows": _planar_flows,
+    "unit_direction": lambda model, z: z / z.norm(dim=-1, keepdim=True),
+    "quantised": lambda model, z: quantize(model, z),
+    "ball_location": _ball_location,
+}
+
+
+def encode_mean(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The deterministic code of ``x`` (see module doc and registry ``mean_code``); [B, latent_dim]."""
+    z = model.encoder(x).embedding.reshape(len(x), -1)
+    return _MEAN_CODE[_spec(model).mean_code](model, z)
+
+
 def quantize(model: nn.Module, embedding: torch.Tensor) -> torch.Tensor:
-    """Nearest-codebook vectors for an encoder output, shaped as the model's forward does."""
-    if hasattr(model, "quantize_embedding"):  # shared.fixes.VQVAE: its declared code layout
-        return model.quantize_embedding(embedding).z.reshape(len(embedding), -1)
-    e = embedding
-    if e.dim() == 2:
-        e = e.reshape(e.shape[0], 1, 1, -1)
-    e = e.permute(0, 2, 3, 1)
-    q = model.quantizer(e, uses_ddp=False).quantized_vector
-    return q.reshape(len(embedding), -1)
+    """Nearest-codebook codes of an encoder output, in the model's layout (shared.fixes.VQVAE)."""
+    return model.quantize_embedding(embedding).z.reshape(len(embedding), -1)
 
 
 def path_codes(model: nn.Module, z1: torch.Tensor, z2: torch.Tensor, k: int, path: str) -> torch.Tensor:
@@ -86,15 +88,9 @@ def decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
     return model.decoder(z).reconstruction.reshape(len(z), 1, 28, 28)
 
 
-# One z ~ q(z|x) straight from the Gaussian encoder: FactorVAE's forward splits the batch in two
-# halves; the IWAE family's forward decodes K (MIWAE/PIWAE: M x K) samples only to return the
-# first, the same draw from q(z|x) at up to 50x the cost.
-_DIRECT_GAUSSIAN_SAMPLE = ("FactorVAE", "IWAE", "CIWAE", "MIWAE", "PIWAE")
-
-
 def reconstruct_sampled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """x_hat = Decoder(z), z ~ q(z|x): via the model's forward, or one direct draw (see above)."""
-    if model_name(model) in _DIRECT_GAUSSIAN_SAMPLE:
+    if _spec(model).sampled_recon == "encoder_gaussian":
         out = model.encoder(x)
         std = torch.exp(0.5 * out.log_covariance)
         return decode(model, out.embedding + std * torch.randn_like(std))

@@ -23,6 +23,15 @@ from torch import nn
 
 from shared import fixes
 from shared.backbone import LATENT_DIM, Decoder, Encoder
+from shared.catalogue import (  # noqa: F401 (re-exported: callers read names and families here)
+    ALL_MODEL_NAMES,
+    CATALOGUE,
+    EXTRA_MODEL_NAMES,
+    FAMILIES,
+    INTERPOLATION_PATHS,
+    MODEL_NAMES,
+    Entry,
+)
 from shared.protocol import STUDY
 
 # Training modes: which optimisers the loop builds and which model outputs each one minimises
@@ -36,23 +45,6 @@ ADVERSARIAL = (
 COUPLED_ADVERSARIAL = "coupled_adversarial"  # encoder, decoder and discriminator Adams (VAEGAN)
 TRAINING_MODES = (SINGLE, COUPLED, ADVERSARIAL, COUPLED_ADVERSARIAL)
 
-#: Interpolation paths between two mean codes (shared.latent.path_codes): the straight line; the
-#: great circle of a hypersphere; the Poincaré ball's geodesic; "chord" = the straight line kept as
-#: the study's literal protocol where the model's own path is curved; "requantised" = the straight
-#: line with every frame's code re-quantised (the codes a VQ-VAE can emit).
-INTERPOLATION_PATHS = ("line", "great_circle", "poincare_geodesic", "chord", "requantised")
-
-FAMILIES = (
-    "baseline",
-    "deterministic / weakly regularised",
-    "disentanglement",
-    "importance weighting",
-    "architecture variants",
-    "alternative regularisation",
-    "prior variants",
-    "specialised losses",
-    "failed in the study",
-)
 
 HRQVAE_NOTE = (
     "HRQVAE, the study's fourth failed model, is not part of pythae 0.1.2 (the only pythae on "
@@ -71,30 +63,33 @@ class UnknownModelError(KeyError):
 class ModelSpec:
     """Everything that changes how one model is built, trained and evaluated (prose: its page)."""
 
-    name: str
-    display_name: str
-    family: str
+    name: str  # a catalogue name (shared.catalogue): display name, family, paths live there
     pythae_name: str  # the pythae class this model is (or subclasses)
     params: dict[str, Any]  # pythae config values that differ from pythae's defaults
     head: str  # encoder head, see shared.backbone
     training_mode: str
-    in_default_set: bool = True
     model_class: Callable[..., nn.Module] | None = None  # a fixing subclass, else pythae's class
     config_hook: Callable[[dict[str, Any], int], dict[str, Any]] | None = None  # epoch-dependent params
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # documented alternative settings
     decoder_weight_decay_param: str | None = None  # config field used as the decoder's Adam weight decay
     epoch_metrics: Callable[[nn.Module, Any], dict[str, float]] | None = None  # extra per-epoch history
     config_cls: type | None = None  # a config subclass with extra fields (shared.fixes), else pythae's
+    mean_code: str = "embedding"  # how shared.latent gets the deterministic code (MEAN_CODES)
+    sampled_recon: str = "forward"  # "forward" (the model's own pass) | "encoder_gaussian" (one draw)
+    needs_autograd: bool = False  # its forward needs autograd from the caller, also at evaluation
+    cost_hint: int = 1  # training cost relative to a VAE step: run_all starts costly runs first
+    profile_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # profile -> budget keys
     select_on_final_objective: bool = False  # objective changes in training: validate on the last epoch's
-    interpolation: str = "line"  # the path between two mean codes (INTERPOLATION_PATHS)
-    extra_interpolations: tuple[str, ...] = ()  # further paths stored as extra metrics
     setting_differs: str = ""  # the study's stated setting this model does not use ("" = none)
     variant_setting_differs: dict[str, str] = field(default_factory=dict)  # the same, per variant
 
     def __post_init__(self) -> None:
-        unknown = {self.interpolation, *self.extra_interpolations} - set(INTERPOLATION_PATHS)
-        if unknown:
-            raise ValueError(f"{self.name}: unknown interpolation paths {sorted(unknown)}")
+        if self.name not in CATALOGUE:
+            raise ValueError(f"{self.name}: not in shared.catalogue")
+        if self.mean_code not in MEAN_CODES or self.sampled_recon not in SAMPLED_RECONS:
+            raise ValueError(f"{self.name}: unknown mean_code or sampled_recon")
+        if set(self.profile_budgets) - set(PROFILE_NAMES):
+            raise ValueError(f"{self.name}: profile_budgets names an unknown profile")
         if set(self.variant_setting_differs) - set(self.variants):
             raise ValueError(f"{self.name}: variant_setting_differs names an unknown variant")
 
@@ -103,6 +98,30 @@ class ModelSpec:
         if variant is None:
             return self.setting_differs
         return self.variant_setting_differs.get(variant, self.setting_differs)
+
+    @property
+    def entry(self) -> Entry:
+        return CATALOGUE[self.name]
+
+    @property
+    def display_name(self) -> str:
+        return self.entry.display_name
+
+    @property
+    def family(self) -> str:
+        return self.entry.family
+
+    @property
+    def in_default_set(self) -> bool:
+        return self.entry.in_default_set
+
+    @property
+    def interpolation(self) -> str:
+        return self.entry.interpolation
+
+    @property
+    def extra_interpolations(self) -> tuple[str, ...]:
+        return self.entry.extra_interpolations
 
     @property
     def pythae_class(self) -> type:
@@ -143,6 +162,19 @@ def _disentangled_warmup(params: dict[str, Any], epochs: int) -> dict[str, Any]:
     return {**params, "warmup_epoch": max(epochs - 1, 0)}
 
 
+#: Deterministic codes (shared.latent.encode_mean): the encoder's embedding (Gaussian mean); the IAF
+#: flow / planar flows applied to the mean, so the code lives where the decoder reads; SVAE's unit
+#: direction; VQ-VAE's quantised code; PoincareVAE's location exp_0(embedding) in the ball.
+MEAN_CODES = ("embedding", "iaf_flow", "planar_flows", "unit_direction", "quantised", "ball_location")
+#: Sampled reconstructions (shared.latent.reconstruct_sampled): the model's own forward pass, or one
+#: z ~ q(z|x) drawn straight from the Gaussian encoder (FactorVAE's forward splits the batch; the
+#: IWAE family decodes K or M x K samples only to return the first: the same draw at up to 50x).
+SAMPLED_RECONS = ("forward", "encoder_gaussian")
+#: Profiles (shared.experiment) a spec may give its own budget in.
+PROFILE_NAMES = ("smoke", "quick", "paper")
+# The quick profile on a CPU: M x K = 50 decoder passes per image make MIWAE / PIWAE ~60x / ~120x a
+# VAE step; with 2 x 5 samples one epoch fits. The paper profile keeps the study's 5 x 10.
+_QUICK_IW = {"quick": {"epochs": 1, "model_params": {"number_gradient_estimates": 2, "number_samples": 5}}}
 # What pythae 0.1.2 trains under the study's "K = 10" (docs/models/MIWAE.md): ten 5-sample bounds.
 _PYTHAE_AXES = {"pythae_axes": {"number_gradient_estimates": 10, "number_samples": 5}}
 _PYTHAE_AXES_DIFFERS = {"pythae_axes": "M = 10 bounds of K = 5 samples (study: K = 10, M = 5)"}
@@ -151,8 +183,6 @@ _PYTHAE_AXES_DIFFERS = {"pythae_axes": "M = 10 bounds of K = 5 samples (study: K
 _SPECS: list[ModelSpec] = [
     ModelSpec(
         name="VAE",
-        display_name="VAE",
-        family="baseline",
         pythae_name="VAE",
         params={},
         head="gaussian",
@@ -160,40 +190,40 @@ _SPECS: list[ModelSpec] = [
     ),
     ModelSpec(
         name="IWAE",
-        display_name="IWAE",
-        family="importance weighting",
         pythae_name="IWAE",
         model_class=fixes.IWAE,
         params={"number_samples": 5},
         head="gaussian",
         training_mode=SINGLE,
+        sampled_recon="encoder_gaussian",
+        cost_hint=3,
     ),
     ModelSpec(
         name="MIWAE",
-        display_name="MIWAE",
-        family="importance weighting",
         pythae_name="MIWAE",
         model_class=fixes.MIWAE,
         params={"number_samples": 10, "number_gradient_estimates": 5},
         head="gaussian",
         training_mode=SINGLE,
+        sampled_recon="encoder_gaussian",
+        cost_hint=50,
+        profile_budgets=_QUICK_IW,
         variants=_PYTHAE_AXES,
         variant_setting_differs=_PYTHAE_AXES_DIFFERS,
     ),
     ModelSpec(
         name="CIWAE",
-        display_name="CIWAE",
-        family="importance weighting",
         pythae_name="CIWAE",
         model_class=fixes.CIWAE,
         params={"number_samples": 10},
         head="gaussian",
         training_mode=SINGLE,
+        sampled_recon="encoder_gaussian",
+        cost_hint=10,
+        profile_budgets={"quick": {"epochs": 2}},  # K = 10 samples: ~10x a VAE step
     ),
     ModelSpec(
         name="PIWAE",
-        display_name="PIWAE",
-        family="importance weighting",
         pythae_name="PIWAE",
         model_class=fixes.PIWAE,
         params={"number_samples": 10, "number_gradient_estimates": 5},
@@ -201,11 +231,12 @@ _SPECS: list[ModelSpec] = [
         variant_setting_differs=_PYTHAE_AXES_DIFFERS,
         head="gaussian",
         training_mode=COUPLED,
+        sampled_recon="encoder_gaussian",
+        cost_hint=50,
+        profile_budgets=_QUICK_IW,
     ),
     ModelSpec(
         name="BetaVAE",
-        display_name="β-VAE",
-        family="disentanglement",
         pythae_name="BetaVAE",
         params={"beta": 4.0},
         head="gaussian",
@@ -213,8 +244,6 @@ _SPECS: list[ModelSpec] = [
     ),
     ModelSpec(
         name="BetaTCVAE",
-        display_name="β-TCVAE",
-        family="disentanglement",
         pythae_name="BetaTCVAE",
         model_class=fixes.BetaTCVAE,
         params={"beta": 4.0, "alpha": 1.0, "gamma": 1.0},
@@ -223,19 +252,16 @@ _SPECS: list[ModelSpec] = [
     ),
     ModelSpec(
         name="FactorVAE",
-        display_name="FactorVAE",
-        family="disentanglement",
         pythae_name="FactorVAE",
         model_class=fixes.FactorVAE,
         epoch_metrics=fixes.factor_vae_metrics,
         params={"gamma": 10.0},
         head="gaussian",
         training_mode=ADVERSARIAL,
+        sampled_recon="encoder_gaussian",
     ),
     ModelSpec(
         name="DisentangledBetaVAE",
-        display_name="Disentangled β-VAE",
-        family="disentanglement",
         pythae_name="DisentangledBetaVAE",
         params={"C": 25.0},
         head="gaussian",
@@ -245,23 +271,19 @@ _SPECS: list[ModelSpec] = [
     ),
     ModelSpec(
         name="VQVAE",
-        display_name="VQ-VAE",
-        family="deterministic / weakly regularised",
         pythae_name="VQVAE",
         model_class=fixes.VQVAE,
         config_cls=fixes.VQVAEConfig,
         epoch_metrics=fixes.vq_metrics,
         params={"num_embeddings": 512, "commitment_loss_factor": 0.25, "use_ema": True, "decay": 0.99},
         variants={"one_code": {"code_layout": "vector"}},
-        extra_interpolations=("requantised",),
         variant_setting_differs={"one_code": "one 16-d code per image (study: pythae's 16 scalar positions)"},
         head="embedding",
         training_mode=SINGLE,
+        mean_code="quantised",
     ),
     ModelSpec(
         name="HVAE",
-        display_name="HVAE (Hamiltonian)",
-        family="architecture variants",
         pythae_name="HVAE",
         model_class=fixes.HVAE,
         epoch_metrics=fixes.hvae_metrics,
@@ -270,30 +292,27 @@ _SPECS: list[ModelSpec] = [
         variant_setting_differs={"learned": "ε and β0 learned (study: fixed ε = 0.001, β0 = 0.3)"},
         head="gaussian",
         training_mode=SINGLE,
+        cost_hint=8,
     ),
     ModelSpec(
         name="VAE_IAF",
-        display_name="VAE-IAF",
-        family="architecture variants",
         pythae_name="VAE_IAF",
         params={"n_made_blocks": 2, "hidden_size": 128},
         head="gaussian",
         training_mode=SINGLE,
+        mean_code="iaf_flow",
     ),
     ModelSpec(
         name="VAE_LinNF",
-        display_name="VAE-LinNF",
-        family="architecture variants",
         pythae_name="VAE_LinNF",
         model_class=fixes.VAE_LinNF,
         params={"flows": ["Planar", "Radial", "Planar", "Radial"]},
         head="gaussian",
         training_mode=SINGLE,
+        mean_code="planar_flows",
     ),
     ModelSpec(
         name="WAE_MMD",
-        display_name="WAE",
-        family="deterministic / weakly regularised",
         pythae_name="WAE_MMD",
         params={"kernel_choice": "rbf", "reg_weight": 10.0},
         head="embedding",
@@ -301,8 +320,6 @@ _SPECS: list[ModelSpec] = [
     ),
     ModelSpec(
         name="INFOVAE_MMD",
-        display_name="InfoVAE",
-        family="alternative regularisation",
         pythae_name="INFOVAE_MMD",
         params={"alpha": 0.5, "lbd": 10.5},
         head="gaussian",
@@ -311,8 +328,6 @@ _SPECS: list[ModelSpec] = [
     ),
     ModelSpec(
         name="RAE_L2",
-        display_name="RAE-L2",
-        family="alternative regularisation",
         pythae_name="RAE_L2",
         params={},
         head="embedding",
@@ -323,42 +338,35 @@ _SPECS: list[ModelSpec] = [
     ),
     ModelSpec(
         name="RAE_GP",
-        display_name="RAE-GP",
-        family="alternative regularisation",
         pythae_name="RAE_GP",
         model_class=fixes.RAE_GP,
         params={},
         head="embedding",
         training_mode=SINGLE,
+        cost_hint=3,
         variants={"study_literal": {"reg_weight": 10.0}},
         setting_differs="λ = 1e-7 (study: 10)",
         variant_setting_differs={"study_literal": ""},
     ),
     ModelSpec(
         name="VAMP",
-        display_name="VAMP",
-        family="prior variants",
         pythae_name="VAMP",
         model_class=fixes.VAMP,
         params={"number_components": 500},
         head="gaussian",
         training_mode=SINGLE,
+        cost_hint=2,
     ),
     ModelSpec(
         name="SVAE",
-        display_name="SVAE (hyperspherical)",
-        family="prior variants",
         pythae_name="SVAE",
         params={},
         head="concentration",
         training_mode=SINGLE,
-        interpolation="great_circle",
-        extra_interpolations=("chord",),
+        mean_code="unit_direction",
     ),
     ModelSpec(
         name="MSSSIM_VAE",
-        display_name="MS-SSIM-VAE",
-        family="specialised losses",
         pythae_name="MSSSIM_VAE",
         model_class=fixes.MSSSIM_VAE,
         params={"window_size": 11, "beta": 1.0 / 784},
@@ -370,8 +378,6 @@ _SPECS: list[ModelSpec] = [
     ),
     ModelSpec(
         name="Adversarial_AE",
-        display_name="Adversarial AE",
-        family="specialised losses",
         pythae_name="Adversarial_AE",
         params={},
         head="gaussian",
@@ -379,8 +385,6 @@ _SPECS: list[ModelSpec] = [
     ),
     ModelSpec(
         name="AE",
-        display_name="AE",
-        family="deterministic / weakly regularised",
         pythae_name="AE",
         params={},
         head="embedding",
@@ -389,45 +393,36 @@ _SPECS: list[ModelSpec] = [
     # The study's failed models: runnable, not in the default set.
     ModelSpec(
         name="VAEGAN",
-        display_name="VAE-GAN",
-        family="failed in the study",
         pythae_name="VAEGAN",
         model_class=fixes.VAEGAN,
         params={"reconstruction_layer": 1},
         head="gaussian",
         training_mode=COUPLED_ADVERSARIAL,
-        in_default_set=False,
     ),
     ModelSpec(
         name="RHVAE",
-        display_name="RHVAE",
-        family="failed in the study",
         pythae_name="RHVAE",
         params={},
         head="gaussian",
         training_mode=SINGLE,
-        in_default_set=False,
+        needs_autograd=True,
+        cost_hint=8,
     ),
     ModelSpec(
         name="PoincareVAE",
-        display_name="Poincaré VAE",
-        family="failed in the study",
         pythae_name="PoincareVAE",
         model_class=fixes.PoincareVAE,
         epoch_metrics=fixes.poincare_fraction_outside,
-        interpolation="poincare_geodesic",
-        extra_interpolations=("chord",),
         params={},
         head="gaussian",
         training_mode=SINGLE,
-        in_default_set=False,
+        mean_code="ball_location",
     ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
-MODEL_NAMES: tuple[str, ...] = tuple(s.name for s in _SPECS if s.in_default_set)
-EXTRA_MODEL_NAMES: tuple[str, ...] = tuple(s.name for s in _SPECS if not s.in_default_set)
-ALL_MODEL_NAMES: tuple[str, ...] = MODEL_NAMES + EXTRA_MODEL_NAMES
+if tuple(REGISTRY) != ALL_MODEL_NAMES:  # one spec per catalogue entry, in its order
+    raise RuntimeError("shared.registry and shared.catalogue list different models")
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -183,14 +183,20 @@ def test_every_table_and_figure_file_exists(executed) -> None:
         assert pdf.read_bytes()[:5] == b"%PDF-", pdf
 
 
-def test_notebook_ran_without_errors_and_says_what_is_missing(executed) -> None:
+def test_notebook_ran_without_errors_and_says_what_is_missing(executed, results_dir) -> None:
     _, nb = executed
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors
     text = _outputs_text(nb)
     assert "Missing or incomplete" in text and "no results for 17 model(s)" in text
     assert "IWAE seed 42: failed" in text and "seed(s) 123 not run" in text
-    assert "(not built)" not in text  # everything could be built from these results
+    # everything is built except what these results cannot give: no model here stores an extra
+    # interpolation path, and the untrained smoke runs mostly collapse, leaving Table III short
+    allowed = {"no model has an extra interpolation path"}
+    if len(set(MODELS) - _collapsed_models(results_dir)) < 2:
+        allowed.add("fewer than 2 models to rank: nothing to recommend or avoid")
+    shown = {note for note in allowed if note in text}
+    assert 1 <= text.count("(not built)") <= len(shown), text.count("(not built)")
 
 
 def test_table_i_equals_direct_recomputation(executed, recomputed) -> None:

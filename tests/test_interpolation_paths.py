@@ -10,7 +10,7 @@ import pytest
 import torch
 from pythae.models.base.base_utils import ModelOutput
 
-from shared import evaluation, experiment, latent, metrics, registry, training
+from shared import catalogue, evaluation, experiment, latent, metrics, registry, training
 from shared.collapse import COLLAPSE_RATIO, collapse_verdict
 from shared.training import TrainSettings, train_model
 
@@ -53,7 +53,7 @@ def test_paths_come_from_the_registry():
     assert registry.get_spec("SVAE").extra_interpolations == ("chord",)
     assert registry.get_spec("VQVAE").extra_interpolations == ("requantised",)
     with pytest.raises(ValueError, match="unknown interpolation"):
-        registry.ModelSpec(**{**registry.get_spec("VAE").__dict__, "interpolation": "spiral"})
+        catalogue.Entry("VAE", "VAE", "baseline", interpolation="spiral")
 
 
 def _pairs(model, x):
