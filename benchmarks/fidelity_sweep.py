@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from shared.cli import comma_list
 from shared.data import MNISTSplits, load_embedded
 from shared.latent import decode, encode_mean
 from shared.registry import MODEL_NAMES, UnknownModelError, get_spec
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     entries = (
-        list(MODEL_NAMES) if args.models.strip() == "all" else [m.strip() for m in args.models.split(",")]
+        list(MODEL_NAMES) if args.models.strip() == "all" else comma_list(args.models)
     )
     for e in entries:
         parse_entry(e)

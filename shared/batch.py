@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import data, experiment, registry, results
+from shared.cli import comma_list
 
 ROOT = experiment.PROJECT_ROOT
 NOTEBOOKS = ROOT / "notebooks"
@@ -36,7 +37,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def _seed_list(text: str) -> list[int]:
     try:
-        seeds = list(dict.fromkeys(int(s) for s in text.split(",") if s.strip()))  # drop repeats
+        seeds = list(dict.fromkeys(int(s) for s in comma_list(text)))
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
     if not seeds:

@@ -117,11 +117,6 @@ def log_mean_exp(log_w: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
 
 
-def _first_sample(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The first importance sample of each image ([B, ..., P] -> x's shape)."""
-    return t.reshape(len(x), -1, t.shape[-1])[:, 0].reshape(len(x), *t.shape[-1:])
-
-
 def _iw_output(loss: torch.Tensor, iw: dict, x: torch.Tensor) -> ModelOutput:
     """pythae's output fields for a K-sample model: recon_x and z are the first sample's."""
     return ModelOutput(

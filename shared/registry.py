@@ -32,6 +32,7 @@ from shared.catalogue import (  # noqa: F401 (re-exported: callers read names an
     MODEL_NAMES,
     Entry,
 )
+from shared.cli import comma_list
 from shared.protocol import STUDY
 
 # Training modes: which optimisers the loop builds and which model outputs each one minimises
@@ -440,7 +441,7 @@ def parse_model_list(text: str) -> list[str]:
     """'VAE,AE' -> ['VAE', 'AE'], validating every name ('all' = the 22 default models)."""
     if text.strip() in ("", "all"):
         return list(MODEL_NAMES)
-    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))  # drop repeats
+    names = comma_list(text)
     for n in names:
         get_spec(n)
     return names

@@ -69,3 +69,10 @@ def test_the_catalogue_is_torch_free():
     code = "import sys, shared.catalogue, shared.analysis; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_comma_list_strips_and_drops_empties_and_repeats():
+    from shared.cli import comma_list
+
+    assert comma_list(" VAE, AE,,VAE ,") == ["VAE", "AE"]
+    assert comma_list("") == [] and comma_list(" , ") == []

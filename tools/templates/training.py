@@ -120,7 +120,7 @@ print(f"status: {result.status}; epochs run: {result.epochs_run}; best epoch: {r
       f"early stopped: {result.early_stopped}; {result.wall_seconds:.1f} s on {result.device}")
 if result.failure:
     print("FAILED:", result.failure)
-if result.history:  # saved now (no metrics yet): an error in the evaluation cannot lose the training
+if result.history["epoch"]:  # saved now (no metrics yet): an error in the evaluation cannot lose it
     results.save_run(results_dir, MODEL, seed, experiment.run_record(MODEL, profile, budget, splits, result, None))
 """,
         ),
@@ -128,7 +128,7 @@ if result.history:  # saved now (no metrics yet): an error in the evaluation can
             "code",
             """
 caption = f"{MODEL}, seed {seed}, profile {profile}, data: {splits.source}"
-if result.history:
+if result.history["epoch"]:  # at least one finished epoch
     fig = plotting.plot_training_curves({MODEL: result.history}, caption=caption)
     plotting.show(fig)
 """,
