@@ -84,7 +84,13 @@ def test_unknown_model_lists_valid_names():
     assert registry.parse_model_list("all") == list(registry.MODEL_NAMES)
 
 
-@pytest.mark.parametrize("name", registry.ALL_MODEL_NAMES)
+# MIWAE / PIWAE decode 50 samples per image: seconds per step, so they are in the slow tier
+_ONE_STEP = [
+    pytest.param(n, marks=pytest.mark.slow) if n in ("MIWAE", "PIWAE") else n for n in registry.ALL_MODEL_NAMES
+]
+
+
+@pytest.mark.parametrize("name", _ONE_STEP)
 def test_model_builds_and_takes_one_step(name, tiny_splits):
     torch.manual_seed(0)
     model = registry.build_model(name, epochs=3)

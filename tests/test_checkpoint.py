@@ -37,6 +37,7 @@ def _without_times(history: dict) -> dict:
 
 # VAE: the global RNG (reparametrisation); Adversarial_AE: two optimisers; RHVAE: a metric kept
 # outside state_dict (pythae rhvae_model.py), rebuilt by model.update() every epoch
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["VAE", "Adversarial_AE", "RHVAE"])
 def test_resumed_run_equals_uninterrupted_run(name, tiny_splits, tmp_path, monkeypatch):
     straight = train_model(name, tiny_splits, _settings())

@@ -59,6 +59,7 @@ def _draws(model: nn.Module, x: torch.Tensor, n: int, seed: int = 0) -> np.ndarr
     return np.array([float(model({"data": x}).loss) for _ in range(n)])
 
 
+@pytest.mark.slow  # 400 + 100 Monte Carlo passes
 def test_no_dynamics_reduces_to_the_elbo(digits):
     """eps_lf = 0, beta_0 = 1: identity dynamics, so E[loss] = recon + KL of the sampled Gaussian.
 

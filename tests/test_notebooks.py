@@ -65,6 +65,7 @@ def smoke_batch(tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow
 def test_all_22_notebooks_run_and_write_valid_results(smoke_batch):
     out, proc = smoke_batch
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -79,6 +80,7 @@ def test_all_22_notebooks_run_and_write_valid_results(smoke_batch):
     assert "runs: 22 ok, 0 skipped, 0 failed, 0 crashed; evaluation notebook: ok" in proc.stdout
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_runs(smoke_batch):
     out, _ = smoke_batch
     before = results.results_path(out, "VAE").stat().st_mtime_ns
@@ -89,6 +91,7 @@ def test_rerun_skips_finished_runs(smoke_batch):
     assert results.results_path(out, "VAE").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_interrupted_batch_resumes_without_losing_work(tmp_path):
     args = [
         "--profile",
@@ -134,6 +137,7 @@ def test_interrupted_batch_resumes_without_losing_work(tmp_path):
     assert finished() == list(models)
 
 
+@pytest.mark.slow
 def test_forced_nan_is_recorded_failed_and_batch_goes_on(tmp_path):
     proc = _run_all(
         "--profile",
@@ -155,6 +159,7 @@ def test_forced_nan_is_recorded_failed_and_batch_goes_on(tmp_path):
     assert "1 ok, 0 skipped, 1 failed, 0 crashed" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [["--bogus"], ["--models", "VAE,NotAModel"], ["--jobs", "0"], ["--seeds", "4x"], ["--profile", "huge"]],
@@ -166,6 +171,7 @@ def test_bad_flags_exit_2_with_one_line(args):
     assert proc.stdout == ""
 
 
+@pytest.mark.slow
 def test_data_problems_stop_the_batch_once_before_any_notebook(tmp_path, monkeypatch):
     """A folder without MNIST, or the paper profile on the embedded digits: one line, exit 2."""
     from shared import data
@@ -212,6 +218,7 @@ def test_relative_paths_are_made_absolute_for_the_notebooks(tmp_path, monkeypatc
         batch.parse_args([])
 
 
+@pytest.mark.slow
 def test_papermill_from_any_cwd(tmp_path):
     out = tmp_path / "VAE.ipynb"
     papermill.execute_notebook(

@@ -129,6 +129,7 @@ def _recorded_losses(model, store):
     model.forward = forward
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["VAE", "RAE_L2", "PIWAE", "Adversarial_AE", "VAEGAN"])
 def test_same_losses_as_pythae_trainer(name, tiny_splits, tmp_path):
     spec = get_spec(name)
