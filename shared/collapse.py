@@ -4,7 +4,9 @@ A model has collapsed when its codes carry almost nothing about the image: recon
 test image from its mean code is barely better than predicting the mean training image for all
 of them. The verdict is stored with each run (``metrics.collapse``, schema in ``shared.results``)
 and every table and figure flags such runs; they are kept out of recommendations and off the
-Pareto frontier, because a constant output is trivially "smooth" (PIQ near 0).
+Pareto frontier, because a constant output is trivially "smooth" (PIQ near 0). A run that has
+not learned at all (ratio above 1, e.g. the one-epoch smoke profile) is flagged by the same rule:
+its reconstructions say no more about the image than the mean image does.
 """
 
 from __future__ import annotations
