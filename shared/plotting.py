@@ -19,7 +19,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from scipy import stats
+
+from shared.analysis import combined_rank, pearson
 
 REGIME_COLOURS: dict[str, str] = {
     "reconstruction-first": "#1f77b4",
@@ -259,9 +260,7 @@ def plot_ssim_vs_piq(
     every model, as the correlation table does, and the legend says so.
     """
     data = means[["model", "ssim", "piq"]].dropna()
-    r = p = float("nan")
-    if len(data) >= 3 and data["ssim"].nunique() > 1 and data["piq"].nunique() > 1:
-        r, p = (float(v) for v in stats.pearsonr(data["ssim"], data["piq"]))
+    r, p = pearson(data["ssim"], data["piq"])
     grey = data["model"].isin(collapsed_in(means, collapsed))
     fig = _figure(7.5, 5.5)
     ax = fig.subplots()
@@ -406,7 +405,8 @@ def select_representatives(
     """Models to show in Figs 1 and 3, chosen from the data, deterministically.
 
     In order: best and worst SSIM, the baseline, best and worst PIQ, the median-SSIM model; then
-    (if fewer than ``max_models``) the next best by combined rank. Ties by model name.
+    (if fewer than ``max_models``) the next best by combined rank (``analysis.combined_rank``).
+    Ties by model name.
     ``means`` has one row per model with ``ssim`` and ``piq`` (analysis.model_means).
     """
     data = means[["model", "ssim", "piq"]].dropna()
@@ -414,8 +414,7 @@ def select_representatives(
     by_piq = data.sort_values(["piq", "model"], ascending=[True, True])["model"].tolist()
     if not by_ssim:
         return []
-    ranks = data["ssim"].rank(ascending=False) + data["piq"].rank(ascending=True)
-    by_combined = data.assign(r=ranks).sort_values(["r", "model"])["model"].tolist()
+    by_combined = combined_rank(data)["model"].tolist()
     picks = [
         by_ssim[0],
         by_ssim[-1],

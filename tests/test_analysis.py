@@ -110,7 +110,7 @@ def test_table_i_ranked_by_ssim_and_one_seed_says_n_1() -> None:
             "AE": {"ssim": [0.9], "mse": [0.008], "psnr": [21.0], "mae": [0.06]},
         }
     )
-    table = A.table_i(frame)
+    table = A.table_reconstruction(A.summarise(frame, "protocol_sampled", A.RECONSTRUCTION_METRICS))
     assert table["model"].tolist() == ["AE", "VAE"]
     assert table.loc[0, "SSIM"] == "0.900 (n = 1)"
     assert table.loc[0, "MSE (×10³)"] == "8.00 (n = 1)"
@@ -120,7 +120,7 @@ def test_table_i_ranked_by_ssim_and_one_seed_says_n_1() -> None:
 
 def test_table_ii_pooled_over_sequences_and_seeds() -> None:
     _, per_item = synthetic_results(n_models=3, n_items=5)
-    table = A.table_ii(per_item)
+    table = A.table_interpolation(A.summarise_items(per_item, A.INTERPOLATION_METRICS))
     piq = per_item[(per_item["model"] == table.loc[0, "model"]) & (per_item["metric"] == "piq")]
     expected = A.format_mean_std(piq["value"].mean(), piq["value"].std(ddof=1), 15, 1e3, 3)
     assert table.loc[0, "PIQ (×10³)"] == expected
@@ -209,8 +209,7 @@ def test_pareto_frontier_known_answer_with_ties_and_dominated_point() -> None:
     )
     # B and C tie exactly (both kept); F is dominated by B; E by D (same PIQ, lower SSIM);
     # G is dominated by D (same SSIM, higher PIQ).
-    front = A.pareto_frontier(df)
-    assert front["model"].tolist() == ["A", "B", "C", "D"]
+    assert df.loc[A.pareto_mask(df), "model"].tolist() == ["A", "B", "C", "D"]
 
 
 def test_combined_rank_and_regimes_are_deterministic() -> None:

@@ -86,7 +86,8 @@ def test_unknown_model_lists_valid_names():
 
 # MIWAE / PIWAE decode 50 samples per image: seconds per step, so they are in the slow tier
 _ONE_STEP = [
-    pytest.param(n, marks=pytest.mark.slow) if n in ("MIWAE", "PIWAE") else n for n in registry.ALL_MODEL_NAMES
+    pytest.param(n, marks=pytest.mark.slow) if n in ("MIWAE", "PIWAE") else n
+    for n in registry.ALL_MODEL_NAMES
 ]
 
 

@@ -430,10 +430,10 @@ def test_selection_is_from_the_data(results_dir, tmp_path) -> None:
 
 
 def test_parameter_parsing() -> None:
-    assert report._as_list(None) is None and report._as_list("all") is None
-    assert report._as_list("VAE, AE") == ["VAE", "AE"]
-    assert report._as_list("42,123", int) == [42, 123] and report._as_list(42, int) == [42]
-    assert report._as_list(["1", 2], int) == [1, 2]
+    assert report.parse_list(None) is None and report.parse_list("all") is None
+    assert report.parse_list("VAE, AE") == ["VAE", "AE"]
+    assert report.parse_list("42,123", int) == [42, 123] and report.parse_list(42, int) == [42]
+    assert report.parse_list(["1", 2], int) == [1, 2]
 
 
 def test_notebook_is_generated_from_the_template() -> None:

@@ -196,5 +196,5 @@ def test_step_is_registered_after_table_ii_in_report_and_notebook() -> None:
     from tools.templates import evaluation
 
     code = [src for kind, src in evaluation.cells() if kind == "code"]
-    at = code.index("report.show(report.table_ii(rep))")
-    assert code[at + 1] == "report.show(report.interpolation_paths(rep))"
+    at = code.index("report.display_output(report.table_ii(rep))")
+    assert code[at + 1] == "report.display_output(report.interpolation_paths(rep))"

@@ -1,0 +1,124 @@
+"""Statistics and tables of the benchmark, computed from the tidy frames of ``shared.results``.
+
+Everything here is pure pandas / numpy / scipy (no torch) and deterministic: ties are always broken
+by model name, so the same results give the same tables byte for byte. The frames it expects:
+
+- metrics frame: one row per model x seed x eval_set x metric, columns
+  ``[model, seed, status, profile, data_source, eval_set, metric, value]`` (value = the run's mean);
+- per-item frame: columns ``[model, seed, item, metric, value]`` for one eval_set (item = test image
+  or interpolation sequence, the same items for every model);
+- runs frame: one row per model x seed with status, failure reason, epochs and timing, and (newer
+  files) the posterior-collapse verdict ``collapsed`` and the ``setting_differs`` text.
+
+"Model means" (see :func:`model_means`) are one row per model with one column per metric, the mean
+over seeds; most model-level analyses (correlations, Pareto, ranks, Table III) start from it.
+
+The modules, by job (every public name is also here, ``from shared import analysis as A``):
+:mod:`.common` (metrics, directions, labels), :mod:`.summaries` (mean ± std over seeds or items,
+model means, 95% intervals), :mod:`.stats` (paired t-tests, Bonferroni, correlations),
+:mod:`.ranking` (combined rank, Pareto, regimes, Table III), :mod:`.study` (the study's tables,
+identical rows, comparison, rank agreement), :mod:`.tables` (display tables, Markdown / LaTeX /
+CSV), :mod:`.paths` (extra interpolation paths), :mod:`.runs` (run summary, failures) and
+:mod:`.flags` (collapse, setting differs).
+"""
+
+from __future__ import annotations
+
+from shared.analysis.common import (
+    ALPHA,
+    BASELINE,
+    HIGHER_IS_BETTER,
+    INTERPOLATION_METRICS,
+    METRIC_LABELS,
+    RECONSTRUCTION_METRICS,
+    REGISTRY_MODELS,
+)
+from shared.analysis.flags import (
+    COLLAPSED_COLUMN,
+    FLAG_COLUMNS,
+    SETTING_COLUMN,
+    add_model_flags,
+    collapse_statement,
+    collapsed_models,
+    model_flags,
+)
+from shared.analysis.paths import (
+    DEFAULT_MAIN_PATH_LABEL,
+    EXTRA_PATH_LABELS,
+    EXTRA_PATH_PREFIX,
+    INTERPOLATION_PATHS_COLUMNS,
+    MAIN_INTERPOLATION_SET,
+    PATH_NAME_LABELS,
+    interpolation_paths_table,
+    main_path_label,
+)
+from shared.analysis.ranking import (
+    APPLICATIONS,
+    REGIME_RULE,
+    REGIMES,
+    assign_regimes,
+    combined_rank,
+    pareto_mask,
+    table_iii,
+)
+from shared.analysis.runs import failed_runs, run_summary
+from shared.analysis.stats import (
+    STUDY_CORRELATIONS,
+    bonferroni,
+    metric_correlations,
+    pearson,
+    significance_across_seeds,
+    significance_per_item,
+)
+from shared.analysis.study import (
+    REFERENCE_DIR,
+    STUDY_COLUMNS,
+    STUDY_FAMILIES,
+    STUDY_NAME_TO_REGISTRY,
+    STUDY_TABLE_I,
+    STUDY_TABLE_II,
+    compare_with_study,
+    identical_study_rows,
+    load_study_tables,
+    rank_agreement,
+    study_identity_flags,
+    study_values,
+)
+from shared.analysis.summaries import (
+    ci_halfwidth_normal,
+    ci_halfwidth_t,
+    confidence_intervals,
+    model_means,
+    summarise,
+    summarise_items,
+    summary_long,
+    value_in_interval,
+)
+from shared.analysis.tables import (
+    TABLE_I_COLUMNS,
+    TABLE_II_COLUMNS,
+    format_mean_std,
+    save_table,
+    table_interpolation,
+    table_reconstruction,
+    to_latex,
+    to_markdown,
+)
+
+__all__ = [
+    "ALPHA", "APPLICATIONS", "BASELINE", "COLLAPSED_COLUMN", "DEFAULT_MAIN_PATH_LABEL",
+    "EXTRA_PATH_LABELS", "EXTRA_PATH_PREFIX", "FLAG_COLUMNS", "HIGHER_IS_BETTER",
+    "INTERPOLATION_METRICS", "INTERPOLATION_PATHS_COLUMNS", "MAIN_INTERPOLATION_SET",
+    "METRIC_LABELS", "PATH_NAME_LABELS", "RECONSTRUCTION_METRICS", "REFERENCE_DIR", "REGIMES",
+    "REGIME_RULE", "REGISTRY_MODELS", "SETTING_COLUMN", "STUDY_COLUMNS", "STUDY_CORRELATIONS",
+    "STUDY_FAMILIES", "STUDY_NAME_TO_REGISTRY", "STUDY_TABLE_I", "STUDY_TABLE_II",
+    "TABLE_II_COLUMNS", "TABLE_I_COLUMNS", "add_model_flags", "assign_regimes", "bonferroni",
+    "ci_halfwidth_normal", "ci_halfwidth_t", "collapse_statement", "collapsed_models",
+    "combined_rank", "compare_with_study", "confidence_intervals", "failed_runs", "format_mean_std",
+    "identical_study_rows", "interpolation_paths_table", "load_study_tables", "main_path_label",
+    "metric_correlations", "model_flags", "model_means", "pareto_mask", "pearson", "rank_agreement",
+    "run_summary", "save_table", "significance_across_seeds", "significance_per_item",
+    "study_identity_flags", "study_values", "summarise", "summarise_items", "summary_long",
+    "table_iii", "table_interpolation", "table_reconstruction", "to_latex", "to_markdown",
+    "value_in_interval",
+]  # fmt: skip
