@@ -135,11 +135,13 @@ def plot_ssim_by_family(
     caption: str,
     metric: str = "ssim",
     title: str = "SSIM by architectural family",
+    collapsed: Collection[str] = (),
 ) -> Figure:
     """Fig 2: box plot of ``values[metric]`` (one row per model, or per model x seed) by family.
 
     Families are ordered by their median, best first; models missing from ``families`` go to
-    "other". Each point is one row of ``values``.
+    "other". Each point is one row of ``values``; ``collapsed`` models are grey hollow markers
+    (still in the boxes: the figure shows the families as measured).
     """
     data = values[["model", metric]].dropna().copy()
     data["family"] = data["model"].map(lambda m: families.get(m, "other"))
@@ -147,9 +149,18 @@ def plot_ssim_by_family(
     order = sorted(medians.index, key=lambda f: (-medians[f], f))
     fig = _figure(8.0, 0.55 * len(order) + 1.8)
     ax = fig.subplots()
+    grey = data["model"].isin(set(collapsed))
     sns.stripplot(
-        data=data, x=metric, y="family", order=order, color="#08306b", size=4, jitter=0.15, ax=ax, zorder=3
-    )
+        data=data[~grey], x=metric, y="family", order=order, color="#08306b", size=4, jitter=0.15, ax=ax,
+        zorder=3,
+    )  # fmt: skip
+    if grey.any():
+        rows = data[grey]
+        ax.scatter(
+            rows[metric], [order.index(f) for f in rows["family"]], facecolors="none",
+            edgecolors=COLLAPSED_GREY, s=30, zorder=4, label="collapsed",
+        )  # fmt: skip
+        ax.legend(loc="lower right", fontsize=8)
     groups = [data.loc[data["family"] == f, metric].to_numpy() for f in order]
     ax.boxplot(
         groups,

@@ -232,3 +232,20 @@ def test_pareto_plot_greys_collapsed_models_and_refuses_them_on_the_frontier() -
     assert P.COLLAPSED_LABEL in _legend_texts(fig)
     with pytest.raises(ValueError, match="collapsed models on the frontier"):
         P.plot_pareto(A.assign_regimes(means()), CAPTION, collapsed=["BetaVAE"])
+
+
+def test_fig2_draws_collapsed_models_grey_and_keeps_them_in_the_boxes() -> None:
+    families = {m: "disentanglement" if m == "BetaVAE" else "baseline" for m in MODELS}
+    fig = P.plot_ssim_by_family(means(), families, CAPTION, collapsed=["BetaVAE"])
+    grey = _grey_hollow(fig)
+    assert len(grey) == 1 and grey[0].get_offsets()[0][0] == pytest.approx(0.95)
+    assert "collapsed" in _legend_texts(fig)
+    assert not _grey_hollow(P.plot_ssim_by_family(means(), families, CAPTION))
+
+
+def test_image_figures_label_collapsed_models(rep: report.Report) -> None:
+    """Figs 1 and 3 show stored images: the collapsed model's row says so, and the caption the rule."""
+    from shared.report import figures
+
+    assert figures._label(rep, "BetaVAE") == "BetaVAE (collapsed)" and figures._label(rep, "VAE") == "VAE"
+    # with real stored images: tests/test_evaluation_notebook.py checks Figs 1-3's captions

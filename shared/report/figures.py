@@ -47,6 +47,11 @@ def _seed_note(picked: dict[str, int]) -> str:
     return f"seed {seeds[0]} of each model" if len(seeds) == 1 else "lowest available seed of each model"
 
 
+def _label(rep: Report, model: str) -> str:
+    """A model's row label in the image figures, marked when it collapsed."""
+    return f"{model} (collapsed)" if model in rep.collapsed else model
+
+
 def _models_frame(models) -> pd.DataFrame:
     return pd.DataFrame({"model": list(models)})
 
@@ -60,11 +65,12 @@ def fig1_reconstructions(rep: Report, models: Sequence[str] | None = None) -> Bu
     originals = next(iter(runs.values()))[1]["samples"]["originals"][:N_DIGITS]
     same = all(np.array_equal(r["samples"]["originals"][:N_DIGITS], originals) for _, r in runs.values())
     ssim = rep.means.set_index("model")["ssim"]
-    recs = {f"{m}\nSSIM {ssim.get(m, math.nan):.3f}": r["samples"]["reconstructions_sampled"][:N_DIGITS]
+    recs = {f"{_label(rep, m)}\nSSIM {ssim.get(m, math.nan):.3f}": r["samples"]["reconstructions_sampled"][:N_DIGITS]
             for m, (_, r) in runs.items()}  # fmt: skip
     cap = (
         f"{caption(rep, PROTOCOL)} · first {N_DIGITS} protocol images, x̂ = Decoder(z), z ~ q(z|x); "
-        f"{_seed_note({m: s for m, (s, _) in runs.items()})}; SSIM = model mean"
+        f"{_seed_note({m: s for m, (s, _) in runs.items()})}; SSIM = model mean · "
+        + collapse_caption(rep, runs, "labelled (collapsed)")
     )
     differ = "the models' stored originals differ (different test data): top row is the first model's"
     note = "" if same else differ
@@ -77,8 +83,9 @@ def fig2_ssim_by_family(rep: Report) -> Built:
     """Fig 2: box plot of model-mean SSIM by architectural family (one point per model)."""
     families = {m: d["runs"][min(d["runs"])]["config"]["family"] for m, d in rep.results.items() if d["runs"]}
     families = {m: A.STUDY_FAMILIES.get(m, f) for m, f in families.items()}
-    cap = f"{caption(rep, PROTOCOL)} · one point per model (mean over seeds)"
-    fig = P.plot_ssim_by_family(rep.means, families, cap)
+    cap = f"{caption(rep, PROTOCOL)} · one point per model (mean over seeds) · "
+    cap += collapse_caption(rep, rep.means["model"], "grey hollow markers, kept in the boxes")
+    fig = P.plot_ssim_by_family(rep.means, families, cap, collapsed=rep.collapsed)
     data = rep.means[["model", "ssim"]].assign(family=lambda d: d["model"].map(families))
     return Built(cap, data, fig)
 
@@ -91,11 +98,12 @@ def fig3_interpolations(rep: Report, models: Sequence[str] | None = None, sequen
     if not runs:
         return Skip("no run has stored interpolation frames")
     piq = rep.means.set_index("model")["piq"]
-    strips = {f"{m}\nPIQ×10³ {piq.get(m, math.nan) * 1e3:.2f}": r["samples"]["interpolations"][sequence]
+    strips = {f"{_label(rep, m)}\nPIQ×10³ {piq.get(m, math.nan) * 1e3:.2f}": r["samples"]["interpolations"][sequence]
               for m, (_, r) in runs.items()}  # fmt: skip
     cap = (
         f"{caption(rep, INTERP)} · sequence {sequence + 1} of the fixed pairs, frames from the mean "
-        f"codes; {_seed_note({m: s for m, (s, _) in runs.items()})}; PIQ = model mean"
+        f"codes; {_seed_note({m: s for m, (s, _) in runs.items()})}; PIQ = model mean · "
+        + collapse_caption(rep, runs, "labelled (collapsed)")
     )
     return Built(cap, _models_frame(runs), P.plot_interpolation_strips(strips, cap))
 
