@@ -164,9 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
-    entries = (
-        list(MODEL_NAMES) if args.models.strip() == "all" else comma_list(args.models)
-    )
+    entries = list(MODEL_NAMES) if args.models.strip() == "all" else comma_list(args.models)
     for e in entries:
         parse_entry(e)
     splits = load_embedded()  # the data, whatever MNIST_DIR says
