@@ -41,12 +41,12 @@ Generated from `tools/templates/evaluation.py`; edit that file, not this noteboo
 
 PARAMETERS = """
 # Parameters (papermill -p NAME VALUE). None means the project's default.
-results_dir = None  # folder of [MODEL]_MNIST.pkl files (None: <project>/paper_results)
-figures_dir = None  # figures go here as PNG and PDF (None: <project>/figures)
-tables_dir = None  # tables go here as CSV, Markdown, LaTeX (None: <project>/tables)
-models = None  # e.g. "VAE,AE,BetaVAE" or a list (None: every model found)
-seeds = None  # e.g. "42,123" or a list (None: every seed found)
-tsne_models = None  # up to 4 models for the t-SNE figure (None: chosen from the data)
+results_dir = None  # type: Optional[str] folder of [MODEL]_MNIST.pkl files (None: <project>/paper_results)
+figures_dir = None  # type: Optional[str] figures go here as PNG and PDF (None: <project>/figures)
+tables_dir = None  # type: Optional[str] tables go here as CSV, Markdown, LaTeX (None: <project>/tables)
+models = None  # type: Optional[str] comma list, e.g. "VAE,AE,BetaVAE" (None: every model found)
+seeds = None  # type: Optional[str] comma list, e.g. "42,123" (None: every seed found)
+tsne_models = None  # type: Optional[str] up to 4 models for the t-SNE figure (None: chosen from the data)
 """
 
 LOAD = """

@@ -61,18 +61,18 @@ MNIST, ≤ {STUDY.epochs} epochs, seeds {"/".join(map(str, STUDY.seeds))}). Gene
 
 PARAMETERS = """
 # Parameters (papermill overrides these; None = the profile's / environment's default)
-seed = 42
-profile = "quick"        # "smoke" | "quick" | "paper"
-epochs = None            # None: the profile's epoch budget
-patience = None          # None: the profile's early-stopping patience (10)
-data_dir = None          # None: $MNIST_DIR, else data/MNIST/raw, else the embedded 5,000 digits
-n_train = None           # None: the profile's number of training images
-lr = None                # None: the profile's learning rate (1e-4 = the study's; quick: 1e-3)
-device = "auto"          # "auto" | "cpu" | "cuda"
-threads = None           # torch CPU threads; None: torch's default
-results_dir = None       # None: paper_results/ (paper), results/<profile>/, results/custom/ (own budget, variant)
-variant = None           # a documented alternative setting of this model (see the header)
-debug_nan_epoch = None   # test hook: force a NaN loss in this epoch
+seed: int = 42  # random seed: initialisation, shuffling, sampling
+profile: str = "quick"  # "smoke" | "quick" | "paper"
+epochs = None  # type: Optional[int] None: the profile's epoch budget
+patience = None  # type: Optional[int] None: the profile's early-stopping patience (10)
+data_dir = None  # type: Optional[str] None: $MNIST_DIR, else data/MNIST/raw, else the embedded 5,000 digits
+n_train = None  # type: Optional[int] None: the profile's number of training images
+lr = None  # type: Optional[float] None: the profile's learning rate (the study's 1e-4; quick: 1e-3)
+device: str = "auto"  # "auto" | "cpu" | "cuda"
+threads = None  # type: Optional[int] torch CPU threads; None: torch's default
+results_dir = None  # type: Optional[str] None: paper_results/ (paper), results/<profile>/, results/custom/
+variant = None  # type: Optional[str] a documented alternative setting of this model (see the header)
+debug_nan_epoch = None  # type: Optional[int] test hook: force a NaN loss in this epoch
 """
 
 
