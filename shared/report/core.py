@@ -23,6 +23,32 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS_DIR = PROJECT_ROOT / "paper_results"
 DEFAULT_FIGURES_DIR = PROJECT_ROOT / "figures"
 DEFAULT_TABLES_DIR = PROJECT_ROOT / "tables"
+PROFILE_RESULTS_DIR = PROJECT_ROOT / "results"  # results/<profile>/ of the smoke, quick, custom runs
+AUTO = "auto"
+
+
+def resolve_results_dir(results_dir: str | os.PathLike | None) -> tuple[Path, str]:
+    """The folder to report on and, for ``"auto"``, why it was chosen.
+
+    ``"auto"``: the published results (``paper_results/``) when they hold a results file, else the
+    ``results/<profile>/`` folder written most recently, else ``paper_results/`` (which then says
+    how to produce results). ``None`` means ``paper_results/``; anything else is used as given.
+    """
+    if results_dir is None or str(results_dir) != AUTO:
+        return Path(results_dir or DEFAULT_RESULTS_DIR), ""
+    if any(DEFAULT_RESULTS_DIR.glob("*_MNIST.pkl")):
+        return DEFAULT_RESULTS_DIR, "auto: the published results"
+    newest = {
+        folder: max(p.stat().st_mtime for p in files)
+        for folder in sorted(PROFILE_RESULTS_DIR.glob("*"))
+        if (files := list(folder.glob("*_MNIST.pkl")))
+    }
+    if not newest:
+        return DEFAULT_RESULTS_DIR, "auto: no results anywhere yet"
+    folder = max(newest, key=lambda f: (newest[f], f.name))
+    return folder, f"auto: no published results; the most recently written profile run, {folder.name}"
+
+
 PROTOCOL, FULL, INTERP = "protocol_sampled", "full_sampled", "interpolation"
 HOW_TO_PRODUCE = (
     "Produce results by running the training notebooks `notebooks/[MODEL]_training.ipynb` "
@@ -67,6 +93,7 @@ class Report:
     runs: pd.DataFrame  # shared.results.runs_frame + "data" (a short data label)
     metrics: pd.DataFrame  # shared.results.metrics_frame
     outputs: list[Output] = field(default_factory=list)
+    chosen: str = ""  # why this results folder, when results_dir was "auto"
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -187,7 +214,9 @@ def load_report(
     are the requested ones, else every seed found (plus the study's three if any run used the
     paper profile).
     """
-    results_dir = Path(results_dir or DEFAULT_RESULTS_DIR)
+    results_dir, chosen = resolve_results_dir(results_dir)
+    if results_dir.resolve() != DEFAULT_RESULTS_DIR.resolve():  # a profile's outputs stay beside its results
+        figures_dir, tables_dir = figures_dir or results_dir / "figures", tables_dir or results_dir / "tables"
     models, seeds = parse_list(models), parse_list(seeds, int)
     loaded, problems = _load_files(results_dir)
     results = _filter(loaded, models, seeds)
@@ -205,6 +234,7 @@ def load_report(
         problems=problems,
         runs=runs,
         metrics=R.metrics_frame(results),
+        chosen=chosen,
     )
 
 
@@ -307,6 +337,12 @@ def collapse_caption(rep: Report, models: Iterable[str], consequence: str) -> st
 
 def overview(rep: Report) -> str:
     """Markdown: what was loaded, from where, and what is missing (or how to get results)."""
+    if rep.chosen:
+        return f"Reporting on `{rep.results_dir}` ({rep.chosen}).\n\n" + _overview(rep)
+    return _overview(rep)
+
+
+def _overview(rep: Report) -> str:
     if rep.empty:
         return (
             f"**No results found** in `{rep.results_dir}`"

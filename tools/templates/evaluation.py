@@ -41,9 +41,9 @@ Generated from `tools/templates/evaluation.py`; edit that file, not this noteboo
 
 PARAMETERS = """
 # Parameters (papermill -p NAME VALUE). None means the project's default.
-results_dir = None  # type: Optional[str] folder of [MODEL]_MNIST.pkl files (None: <project>/paper_results)
-figures_dir = None  # type: Optional[str] figures go here as PNG and PDF (None: <project>/figures)
-tables_dir = None  # type: Optional[str] tables go here as CSV, Markdown, LaTeX (None: <project>/tables)
+results_dir = "auto"  # type: str folder of [MODEL]_MNIST.pkl files; "auto": paper_results/ if it has results, else the newest results/<profile>/
+figures_dir = None  # type: Optional[str] figures as PNG and PDF (None: figures/ for paper_results, else <results_dir>/figures)
+tables_dir = None  # type: Optional[str] tables as CSV, Markdown, LaTeX (None: tables/ for paper_results, else <results_dir>/tables)
 models = None  # type: Optional[str] comma list, e.g. "VAE,AE,BetaVAE" (None: every model found)
 seeds = None  # type: Optional[str] comma list, e.g. "42,123" (None: every seed found)
 tsne_models = None  # type: Optional[str] up to 4 models for the t-SNE figure (None: chosen from the data)
