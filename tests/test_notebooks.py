@@ -245,7 +245,9 @@ def test_papermill_lists_every_parameter_with_its_help(name, caplog):
     import papermill
 
     path = ROOT / "notebooks" / f"{name}.ipynb"
-    cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    cell = next(
+        c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])
+    )
     assigned = [t.id for node in ast.parse(cell.source).body for t in getattr(node, "targets", [getattr(node, "target", None)]) if t is not None]  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="papermill"):
         inferred = papermill.inspect_notebook(str(path))
