@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from shared.checkpoint import Checkpoint
 from shared.data import MNISTSplits
@@ -50,7 +49,7 @@ class TrainSettings:
     device: str = "auto"  # "auto" = CUDA when available, else CPU
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
     channels_last: bool = True  # faster convolutions on CPU; same maths
-    progress: bool = True
+    progress: bool = True  # one line per finished epoch (not a per-batch bar: readable in executed notebooks)
     variant: str | None = None  # a documented alternative setting of the model (registry)
     model_overrides: dict[str, Any] | None = None  # config values replaced by a profile's budget
     debug_nan_epoch: int | None = None  # test hook: make the loss NaN in this epoch
@@ -207,15 +206,7 @@ def train_epoch(
     order = torch.randperm(len(x), generator=generator).to(x.device)
     n_batches = math.ceil(len(x) / settings.batch_size)
     totals: dict[str, float] = {}
-    bar = tqdm(
-        range(n_batches),
-        desc=f"epoch {epoch}/{settings.epochs}",
-        disable=not settings.progress,
-        mininterval=2.0,
-        leave=True,
-        ascii=True,
-    )
-    for b in bar:
+    for b in range(n_batches):
         batch = x[order[b * settings.batch_size : (b + 1) * settings.batch_size]]
         out = _forward(model, batch, epoch, len(x))
         if settings.debug_nan_epoch == epoch:
@@ -225,8 +216,6 @@ def train_epoch(
         optimizer_step(spec.training_mode, optimizers, out)
         for k, v in comps.items():
             totals[k] = totals.get(k, 0.0) + v
-        if b == n_batches - 1:
-            bar.set_postfix(loss=f"{totals['loss'] / n_batches:.4g}")
     model.update()  # pythae calls this after every training epoch (RHVAE's metric, ...)
     return {k: v / n_batches for k, v in totals.items()}
 
@@ -243,6 +232,14 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, epoch: int, batch_size: int
         for k, v in loss_components(out).items():
             totals[k] = totals.get(k, 0.0) + v
     return {k: v / n_batches for k, v in totals.items()}
+
+
+def epoch_line(epoch: int, epochs: int, train: dict, val: dict, seconds: float) -> str:
+    """The one progress line of a finished epoch."""
+    return (
+        f"epoch {epoch:>{len(str(epochs))}}/{epochs}: train loss {train['loss']:.4g}, "
+        f"validation loss {val['loss']:.4g} ({seconds:.1f} s)"
+    )
 
 
 def selection_epoch(spec: ModelSpec, epoch: int, settings: TrainSettings) -> int:
@@ -337,6 +334,8 @@ def train_model(
             break
         extra = spec.epoch_metrics(model, val_x) if spec.epoch_metrics else {}
         _record(history, epoch, time.perf_counter() - t0, train, val, extra)
+        if settings.progress:
+            print(epoch_line(epoch, settings.epochs, train, val, time.perf_counter() - t0), flush=True)
         if val["loss"] < best[0]:
             best = (val["loss"], epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= settings.patience:

@@ -58,3 +58,20 @@ def test_every_protocol_anchor_exists():
         used |= set(re.findall(r"PROTOCOL\.md#([\w\-]+)", path.read_text(encoding="utf-8", errors="ignore")))
     assert used, "nothing links to a protocol section"
     assert used <= anchors, sorted(used - anchors)
+
+
+def test_readme_lists_every_model_once_with_its_family():
+    """The README's model table names exactly the catalogue's 22 models, each under its family."""
+    from shared import catalogue
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Models", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0] in catalogue.FAMILIES:
+            for name in re.findall(r"`(\w+)`", cells[1]):
+                rows[name] = cells[0]
+    assert rows == catalogue.STUDY_FAMILIES
+    for extra in catalogue.EXTRA_MODEL_NAMES:
+        assert f"`{extra}`" in section

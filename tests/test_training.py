@@ -171,3 +171,12 @@ def test_same_losses_as_pythae_trainer(name, tiny_splits, tmp_path):
             assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), (step, k)
     for (ka, va), (kb, vb) in zip(ours.named_parameters(), trainer.model.named_parameters()):
         assert ka == kb and torch.allclose(va, vb, rtol=1e-5, atol=1e-7), ka
+
+
+def test_progress_is_one_line_per_epoch(tiny_splits, capsys):
+    """Executed notebooks keep stdout/stderr: one line per finished epoch, nothing per batch."""
+    train_model("VAE", tiny_splits, TrainSettings(epochs=3, seed=0, progress=True, batch_size=16))
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"epoch {i}/3: train loss ") for i, line in enumerate(lines, 1))
+    assert err == ""

@@ -133,6 +133,16 @@ if result.history["epoch"]:  # at least one finished epoch
     plotting.show(fig)
 """,
         ),
+        (
+            "code",
+            """
+# the model's own per-epoch diagnostics (registry epoch_metrics), if it logs any
+diagnostics = [k for k in result.history if k not in ("epoch", "seconds") and not k.startswith(("train_", "val_"))]
+if diagnostics and result.history["epoch"]:
+    import pandas as pd
+    display(pd.DataFrame({k: result.history[k] for k in ["epoch", *diagnostics]}).set_index("epoch").round(4))
+""",
+        ),
         ("markdown", "## Evaluation ([protocol §6](../docs/PROTOCOL.md#6-evaluation-protocol))"),
         (
             "code",
