@@ -1,15 +1,16 @@
 """How each model maps images to codes and codes to images, for evaluation.
 
-Three operations, each per model family:
-- ``path_codes(model, z1, z2, k, path)``: the interpolation path between two codes that the
-  registry declares for the model (straight line, great circle, Poincaré geodesic, ...).
+Four operations, each as the model's registry entry declares it (``mean_code``,
+``sampled_recon``, ``needs_autograd``; the path in ``shared.catalogue``):
+- ``path_codes(model, z1, z2, k, path)``: the interpolation path between two codes (straight
+  line, great circle, Poincaré geodesic, ...).
 - ``encode_mean(model, x)``: the deterministic code used for interpolation, latent plots and
   "mean-code" reconstructions (Gaussian mean; flows applied to the mean for VAE-IAF/LinNF so
   the code lives where the decoder reads; unit-norm direction for SVAE; the quantised code for
-  VQ-VAE).
+  VQ-VAE; exp_0 of the mean for PoincareVAE).
 - ``decode(model, z)``: images [B, 1, 28, 28] from codes.
 - ``reconstruct_sampled(model, x)``: the study's reconstruction, x_hat from z ~ q(z|x) through
-  the model's own forward pass (seed torch before calling for repeatable draws).
+  the model's own forward pass or one direct draw (seed torch before calling for repeatable draws).
 """
 
 from __future__ import annotations
