@@ -3,8 +3,11 @@
 Every function builds a :class:`matplotlib.figure.Figure` directly, without pyplot: files are
 rendered by Agg whatever the active backend, nothing opens a window, no global figure state leaks
 between calls, and the module never changes the backend a notebook chose (a notebook displays the
-returned figure as usual) and takes a ``caption`` that is printed under the title, so that each figure states the
-profile, data source and number of seeds it was made from. :func:`save_figure` writes PNG and PDF.
+returned figure as usual). Each figure carries a short one-line title; the full ``caption`` (profile,
+data source, seeds) is not drawn but kept on the figure (:func:`caption_of`) and written beside it
+by :func:`save_figure` (PNG, PDF and ``<name>.caption.md``). Labels of scatter points are placed by
+adjustText (fixed iteration count, so the same inputs give the same positions); regime colours are
+the Okabe-Ito colour-blind-safe palette.
 """
 
 from __future__ import annotations
@@ -16,28 +19,52 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from adjustText import adjust_text
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from shared.analysis import combined_rank, pearson
 
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency
+OKABE_ITO: dict[str, str] = {
+    "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73", "yellow": "#F0E442",
+    "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7", "black": "#000000",
+}  # fmt: skip
 REGIME_COLOURS: dict[str, str] = {
-    "reconstruction-first": "#1f77b4",
-    "balanced": "#2ca02c",
-    "smoothness-first": "#d62728",
+    "reconstruction-first": OKABE_ITO["blue"],
+    "balanced": OKABE_ITO["orange"],
+    "smoothness-first": OKABE_ITO["reddish purple"],
 }
+REGIME_MARKERS: dict[str, str] = {"reconstruction-first": "o", "balanced": "s", "smoothness-first": "^"}
+POINT_COLOUR = OKABE_ITO["blue"]
+MAX_TITLE_CHARS = 70
+LABEL_ITERATIONS = 400  # adjustText iterations: a count, not a time limit, so the result is reproducible
 COLLAPSED_GREY = "#9e9e9e"
 COLLAPSED_LABEL = "collapsed (excluded from the frontier)"
 
 
-def save_figure(fig: Figure, out_dir: str | Path, name: str, dpi: int = 150) -> dict[str, Path]:
-    """Write ``name.png`` and ``name.pdf`` (tight bounding box, caption included)."""
+def caption_of(fig: Figure) -> str:
+    """The caption a figure function was given (not drawn in the figure)."""
+    return getattr(fig, "_benchmark_caption", "")
+
+
+def save_figure(
+    fig: Figure, out_dir: str | Path, name: str, dpi: int = 150, caption: str | None = None
+) -> dict[str, Path]:
+    """Write ``name.png`` and ``name.pdf`` (tight bounding box), and ``name.caption.md`` with
+    ``caption`` (default: the figure's own, :func:`caption_of`) when there is one."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {ext: out / f"{name}.{ext}" for ext in ("png", "pdf")}
     for ext, path in paths.items():
         fig.savefig(path, dpi=dpi, bbox_inches="tight", format=ext, metadata=_metadata(ext))
+    text = caption_of(fig) if caption is None else caption
+    if text:
+        paths["caption"] = out / f"{name}.caption.md"
+        paths["caption"].write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     return paths
 
 
@@ -63,9 +90,12 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _title(fig: Figure, title: str, caption: str) -> None:
-    """Title with the caption (profile, data source, seeds) on a second line."""
-    caption = "\n".join(textwrap.wrap(caption, 130)) if caption else ""
-    fig.suptitle(f"{title}\n{caption}" if caption else title, fontsize=11)
+    """A short one-line title; the caption is kept on the figure for :func:`save_figure`, not drawn."""
+    title = " ".join(title.split())
+    if len(title) > MAX_TITLE_CHARS:
+        title = textwrap.shorten(title, MAX_TITLE_CHARS, placeholder=" …")
+    fig.suptitle(title, fontsize=11)
+    fig._benchmark_caption = caption or ""  # type: ignore[attr-defined]
 
 
 def _image(ax: Axes, img: np.ndarray) -> None:
@@ -75,10 +105,10 @@ def _image(ax: Axes, img: np.ndarray) -> None:
     ax.set_yticks([])
 
 
-def _grid_axes(fig: Figure, n: int, ncols: int) -> list:
+def _grid_axes(fig: Figure, n: int, ncols: int, sharey: bool = False) -> list:
     """n axes in a grid of ``ncols`` columns; unused cells are hidden."""
     nrows = max(1, -(-n // ncols))
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
     return list(axes[:n])
@@ -140,27 +170,18 @@ def plot_ssim_by_family(
     """Fig 2: box plot of ``values[metric]`` (one row per model, or per model x seed) by family.
 
     Families are ordered by their median, best first; models missing from ``families`` go to
-    "other". Each point is one row of ``values``; ``collapsed`` models are grey hollow markers
-    (still in the boxes: the figure shows the families as measured).
+    "other"; each family's tick label lists its members. Each point is one row of ``values``,
+    drawn over the boxes; ``collapsed`` models are grey hollow markers (still in the boxes: the
+    figure shows the families as measured).
     """
     data = values[["model", metric]].dropna().copy()
     data["family"] = data["model"].map(lambda m: families.get(m, "other"))
     medians = data.groupby("family")[metric].median()
     order = sorted(medians.index, key=lambda f: (-medians[f], f))
-    fig = _figure(8.0, 0.55 * len(order) + 1.8)
+    labels = [_family_label(f, sorted(set(data.loc[data["family"] == f, "model"]))) for f in order]
+    n_lines = sum(label.count("\n") + 1 for label in labels)
+    fig = _figure(9.0, max(0.55 * len(order), 0.3 * n_lines) + 1.4)
     ax = fig.subplots()
-    grey = data["model"].isin(set(collapsed))
-    sns.stripplot(
-        data=data[~grey], x=metric, y="family", order=order, color="#08306b", size=4, jitter=0.15, ax=ax,
-        zorder=3,
-    )  # fmt: skip
-    if grey.any():
-        rows = data[grey]
-        ax.scatter(
-            rows[metric], [order.index(f) for f in rows["family"]], facecolors="none",
-            edgecolors=COLLAPSED_GREY, s=30, zorder=4, label="collapsed",
-        )  # fmt: skip
-        ax.legend(loc="lower right", fontsize=8)
     groups = [data.loc[data["family"] == f, metric].to_numpy() for f in order]
     ax.boxplot(
         groups,
@@ -172,11 +193,34 @@ def plot_ssim_by_family(
         patch_artist=True,
         boxprops={"facecolor": "#c6dbef"},
         medianprops={"color": "black"},
+        zorder=1,
     )
-    ax.set_xlabel(metric.upper())
+    grey = data["model"].isin(set(collapsed))
+    sns.stripplot(
+        data=data[~grey], x=metric, y="family", order=order, color="#08306b", size=4, jitter=0.15, ax=ax,
+        zorder=3,
+    )  # fmt: skip
+    for coll in ax.collections:  # seaborn may not pass zorder on: the points go over the boxes
+        coll.set_zorder(3)
+    if grey.any():
+        rows = data[grey]
+        ax.scatter(
+            rows[metric], [order.index(f) for f in rows["family"]], facecolors="none",
+            edgecolors=COLLAPSED_GREY, s=30, zorder=4, label="collapsed",
+        )  # fmt: skip
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_yticks(np.arange(len(order)), labels, fontsize=8)
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    ax.set_xlabel(f"{metric.upper()} (model mean; higher = better)")
     ax.set_ylabel("")
+    ax.grid(axis="x", alpha=0.3)
     _title(fig, title, caption)
     return fig
+
+
+def _family_label(family: str, members: Sequence[str], width: int = 42) -> str:
+    """ "family" over its members in brackets, wrapped to ``width`` characters a line."""
+    return "\n".join([family, *textwrap.wrap(f"({', '.join(members)})", width)])
 
 
 # --------------------------------------------------------------------------- collapsed models
@@ -214,55 +258,85 @@ def plot_top_combined(
     ranked: pd.DataFrame,
     caption: str,
     k: int = 10,
-    title: str = "Top models by combined rank (mean of SSIM rank and PIQ rank; lower is better)",
+    title: str = "Top {k} models by combined rank (longer bar = better)",
     collapsed: Collection[str] | None = None,
 ) -> Figure:
-    """Fig 4: horizontal bars of the combined rank of the best k models (best on top).
+    """Fig 4: horizontal bars for the best k models (best on top) that grow with quality: the
+    bar is N + 1 − combined rank (N models ranked), so the best model has the longest bar.
 
     ``ranked`` is :func:`shared.analysis.combined_rank` output (model, ssim_rank, piq_rank,
     combined_rank, sorted best first). Collapsed models (``collapsed``, see :func:`collapsed_in`)
     get grey bars and "(collapsed)" after their name: their rank is kept, but flagged.
     """
     top = ranked.head(k)
+    n = len(ranked)
+    score = n + 1 - top["combined_rank"].astype(float)
     grey = collapsed_in(ranked, collapsed)
     is_grey = top["model"].isin(grey).to_numpy()
-    fig = _figure(8.0, 0.4 * len(top) + 1.6)
+    fig = _figure(8.0, 0.4 * len(top) + 1.4)
     ax = fig.subplots()
     y = np.arange(len(top))
-    ax.barh(y, top["combined_rank"], color=np.where(is_grey, COLLAPSED_GREY, "#4c72b0"))
+    ax.barh(y, score, color=np.where(is_grey, COLLAPSED_GREY, POINT_COLOUR))
     ax.set_yticks(y, [f"{m} (collapsed)" if g else m for m, g in zip(top["model"], is_grey, strict=True)])
     ax.invert_yaxis()
-    for yi, (_, row) in zip(y, top.iterrows(), strict=True):
+    for yi, s, (_, row) in zip(y, score, top.iterrows(), strict=True):
         ax.text(
-            row["combined_rank"],
+            s,
             yi,
-            f"  SSIM #{row['ssim_rank']:g}, PIQ #{row['piq_rank']:g}",
+            f"  rank {row['combined_rank']:g} (SSIM #{row['ssim_rank']:g}, PIQ #{row['piq_rank']:g})",
             va="center",
             fontsize=8,
         )
-    ax.set_xlabel("combined rank")
-    ax.set_xlim(0, float(top["combined_rank"].max()) * 1.45 if len(top) else 1)
-    _title(fig, title, caption)
+    ax.set_xlabel(f"{n} + 1 − combined rank (mean of SSIM and PIQ ranks; longer = better)")
+    ax.set_xlim(0, float(score.max()) * 1.6 if len(top) else 1)
+    _title(fig, title.format(k=len(top)), caption)
     return fig
 
 
 # --------------------------------------------------------------------------- Fig 5 and Fig 6
 
 
-def _label_points(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Sequence[str]) -> None:
-    """Small text labels beside scatter points; models at the same point share one label."""
+def _label_points(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Sequence[str]) -> list:
+    """Text labels of scatter points, placed by adjustText so that they do not overlap each other
+    or the points; models at the same point share one label. Returns the text artists.
+
+    The figure is laid out first (Agg canvas), adjustText runs a fixed number of iterations (its
+    random shifts use a fixed seed), and the layout is then frozen so the saved files keep the
+    positions it found.
+    """
     merged: dict[tuple[float, float], list[str]] = {}
     for xi, yi, label in zip(x, y, labels, strict=True):
         merged.setdefault((float(xi), float(yi)), []).append(str(label))
-    for (xi, yi), names in merged.items():
-        text = " = ".join(sorted(names))
-        ax.annotate(text, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    if not merged:
+        return []
+    fig = ax.get_figure(root=True)
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    ax.margins(0.12)
+    texts = [
+        ax.text(xi, yi, " = ".join(sorted(names)), fontsize=7, zorder=5) for (xi, yi), names in merged.items()
+    ]
+    fig.draw_without_rendering()
+    points = np.array(list(merged))
+    adjust_text(
+        texts,
+        x=points[:, 0],
+        y=points[:, 1],
+        ax=ax,
+        iter_lim=LABEL_ITERATIONS,
+        expand=(1.15, 1.35),
+        force_text=(0.3, 0.5),
+        force_static=(0.3, 0.5),
+        arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.5},
+    )
+    fig.set_layout_engine("none")  # keep the laid-out geometry the labels were placed for
+    return texts
 
 
 def plot_ssim_vs_piq(
     means: pd.DataFrame,
     caption: str,
-    title: str = "Reconstruction vs interpolation smoothness",
+    title: str = "SSIM vs PIQ",
     collapsed: Collection[str] | None = None,
 ) -> Figure:
     """Fig 5: model means of SSIM against PIQ (×10³), with Pearson r and two-sided p in the title.
@@ -275,19 +349,15 @@ def plot_ssim_vs_piq(
     grey = data["model"].isin(collapsed_in(means, collapsed))
     fig = _figure(7.5, 5.5)
     ax = fig.subplots()
-    ax.scatter(data.loc[~grey, "piq"] * 1e3, data.loc[~grey, "ssim"], color="#4c72b0", zorder=3)
+    ax.scatter(data.loc[~grey, "piq"] * 1e3, data.loc[~grey, "ssim"], color=POINT_COLOUR, zorder=3)
     _scatter_collapsed(ax, data[grey], "collapsed (still counted in r)")
-    _label_points(ax, data["piq"] * 1e3, data["ssim"], data["model"])
     ax.set_xlabel("PIQ (×10³, lower = smoother)")
     ax.set_ylabel("SSIM (higher = better)")
     if grey.any():
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
     ax.grid(alpha=0.3)
-    _title(
-        fig,
-        f"{title}: Pearson r = {r:.3f}, p = {p:.2g} (n = {len(data)} models)",
-        caption,
-    )
+    _title(fig, f"{title}: Pearson r = {r:.3f}, p = {p:.2g}, n = {len(data)}", caption)
+    _label_points(ax, data["piq"] * 1e3, data["ssim"], data["model"])
     return fig
 
 
@@ -310,11 +380,18 @@ def plot_pareto(
         raise ValueError(
             f"collapsed models on the frontier ({', '.join(wrong)}): use assign_regimes(..., collapsed)"
         )
-    fig = _figure(7.5, 5.5)
+    fig = _figure(9.0, 5.5)
     ax = fig.subplots()
     for regime, colour in REGIME_COLOURS.items():
         part = regimes[(regimes["regime"] == regime) & ~grey]
-        ax.scatter(part["piq"] * 1e3, part["ssim"], color=colour, label=regime, zorder=3)
+        ax.scatter(
+            part["piq"] * 1e3,
+            part["ssim"],
+            color=colour,
+            marker=REGIME_MARKERS[regime],
+            label=regime,
+            zorder=3,
+        )
     _scatter_collapsed(ax, regimes[grey], COLLAPSED_LABEL)
     front = regimes[regimes["pareto_optimal"].astype(bool)].sort_values(["piq", "ssim"])
     ax.plot(
@@ -334,12 +411,12 @@ def plot_pareto(
         edgecolors="black",
         zorder=4,
     )
-    _label_points(ax, regimes["piq"] * 1e3, regimes["ssim"], regimes["model"])
     ax.set_xlabel("PIQ (×10³, lower = smoother)")
     ax.set_ylabel("SSIM (higher = better)")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="regime", title_fontsize=8)
     ax.grid(alpha=0.3)
     _title(fig, title, caption)
+    _label_points(ax, regimes["piq"] * 1e3, regimes["ssim"], regimes["model"])
     return fig
 
 
@@ -380,29 +457,57 @@ def plot_training_curves(
     histories: Mapping[str, Mapping[str, Sequence[float]] | Sequence[Mapping[str, Sequence[float]]]],
     caption: str,
     ncols: int = 4,
-    title: str = "Training and validation loss per epoch",
+    title: str = "Training and validation loss per epoch (relative to epoch 1)",
 ) -> Figure:
-    """One small panel per model: train (solid) and validation (dashed) loss per epoch, with the
-    best validation epoch marked. A model may map to one history or a list (one per seed)."""
-    fig = _figure(3.2 * min(ncols, len(histories)), 2.5 * -(-len(histories) // ncols) + 0.8)
-    axes = _grid_axes(fig, len(histories), min(ncols, len(histories)))
+    """One small panel per model: train (solid) and validation (dashed) loss per epoch, each
+    divided by its own first-epoch value (so that models with different loss scales compare, on
+    one shared y axis), with the best validation epoch marked. Integer epoch ticks, markers and
+    a ±0.5 margin (a one-epoch run is a point at 1 in 0.5-1.5); one legend for the figure. A
+    model may map to one history or a list (one per seed, one colour each)."""
+    ncols = min(ncols, len(histories))
+    fig = _figure(3.2 * ncols, 2.5 * -(-len(histories) // ncols) + 1.0)
+    axes = _grid_axes(fig, len(histories), ncols, sharey=True)
     for ax, (model, hist) in zip(axes, histories.items(), strict=True):
         runs = [hist] if isinstance(hist, Mapping) else list(hist)
+        last = 1
         for i, run in enumerate(runs):
-            epochs = run.get("epoch", range(1, len(run["train_loss"]) + 1))
+            epochs = list(run.get("epoch", range(1, len(run["train_loss"]) + 1)))
+            last = max([last, *epochs])
             colour = f"C{i}"
             marker = "o" if len(run["train_loss"]) <= 5 else None  # a 1-epoch line is invisible
-            ax.plot(epochs, run["train_loss"], color=colour, lw=1, marker=marker, ms=3)
-            ax.plot(epochs, run["val_loss"], color=colour, lw=1, ls="--", marker=marker, ms=3, mfc="none")
-            if len(run["val_loss"]):
-                best = list(epochs)[int(np.nanargmin(run["val_loss"]))]
+            ax.plot(epochs, _relative(run["train_loss"]), color=colour, lw=1, marker=marker, ms=3)
+            val = _relative(run["val_loss"])
+            ax.plot(epochs[: len(val)], val, color=colour, lw=1, ls="--", marker=marker, ms=3, mfc="none")
+            if len(val) and np.isfinite(val).any():
+                best = epochs[int(np.nanargmin(val))]
                 ax.axvline(best, color=colour, lw=0.6, alpha=0.5)
         ax.set_title(model, fontsize=9)
         ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].legend(["train", "validation"], fontsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_xlim(0.5, last + 0.5)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_ylabel("loss ÷ epoch-1 loss", fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes:
+        ax.label_outer(remove_inner_ticks=False)  # y labels on the first column only
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel("epoch", fontsize=8)
+    handles = [
+        Line2D([], [], color="0.2", lw=1, label="train"),
+        Line2D([], [], color="0.2", lw=1, ls="--", label="validation"),
+        Line2D([], [], color="0.2", lw=0.6, alpha=0.5, label="best validation epoch"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     _title(fig, title, caption)
     return fig
+
+
+def _relative(loss: Sequence[float]) -> np.ndarray:
+    """A loss curve divided by the magnitude of its first finite value (as is if there is none)."""
+    values = np.asarray(loss, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    first = abs(finite[0]) if len(finite) else 0.0
+    return values / first if first > 0 else values
 
 
 # --------------------------------------------------------------------------- selection

@@ -92,13 +92,13 @@ def test_summarise_mean_std_n_and_failed_runs_excluded() -> None:
 
 def test_format_mean_std_never_fakes_a_std() -> None:
     assert A.format_mean_std(0.9123, 0.0041, 3) == "0.912 ± 0.004"
-    assert A.format_mean_std(0.9123, float("nan"), 1) == "0.912 (n = 1)"
+    assert A.format_mean_std(0.9123, float("nan"), 1) == "0.912"  # n is said in the caption
     assert A.format_mean_std(0.0301, 0.0012, 3, scale=1e3, digits=2) == "30.10 ± 1.20"
     assert A.format_mean_std(float("nan"), float("nan"), 0) == "n/a"
     assert "e-07" in A.format_mean_std(1.5e-7, 2e-8, 3, notation="sci", digits=2)
 
 
-def test_table_i_ranked_by_ssim_and_one_seed_says_n_1() -> None:
+def test_table_i_ranked_by_ssim_and_rows_with_different_n_keep_the_n_column() -> None:
     frame = metrics_frame(
         {
             "VAE": {
@@ -112,10 +112,10 @@ def test_table_i_ranked_by_ssim_and_one_seed_says_n_1() -> None:
     )
     table = A.table_reconstruction(A.summarise(frame, "protocol_sampled", A.RECONSTRUCTION_METRICS))
     assert table["model"].tolist() == ["AE", "VAE"]
-    assert table.loc[0, "SSIM"] == "0.900 (n = 1)"
-    assert table.loc[0, "MSE (×10³)"] == "8.00 (n = 1)"
+    assert table.loc[0, "SSIM"] == "0.900"
+    assert table.loc[0, "MSE (×10³)"] == "8.00"
     assert table.loc[1, "SSIM"].startswith("0.610 ± ")
-    assert table["n (seeds)"].tolist() == ["1", "3"]
+    assert table["n (seeds)"].tolist() == ["1", "3"]  # rows differ: the column stays
 
 
 def test_table_ii_pooled_over_sequences_and_seeds() -> None:
@@ -124,7 +124,10 @@ def test_table_ii_pooled_over_sequences_and_seeds() -> None:
     piq = per_item[(per_item["model"] == table.loc[0, "model"]) & (per_item["metric"] == "piq")]
     expected = A.format_mean_std(piq["value"].mean(), piq["value"].std(ddof=1), 15, 1e3, 3)
     assert table.loc[0, "PIQ (×10³)"] == expected
-    assert table["n (items × seeds)"].unique().tolist() == ["5 × 3"]
+    assert "n (items × seeds)" not in table.columns  # the same for every row: said in the caption
+    assert A.n_statement(A.summarise_items(per_item, A.INTERPOLATION_METRICS), "sequence") == (
+        "5 sequences × 3 seeds"
+    )
     means = [
         per_item[(per_item.model == m) & (per_item.metric == "piq")].value.mean() for m in table["model"]
     ]
@@ -342,6 +345,7 @@ def test_run_summary_and_failures() -> None:
     summary = A.run_summary(runs).set_index("model")
     assert summary.loc["VAE", "seeds_ok"] == "2/2"
     assert summary.loc["VAE", "wall_minutes_mean"] == pytest.approx(9.5)
+    assert summary.loc["HVAE", "wall_minutes_mean"] == 0.5  # rounded to 1 decimal
     assert summary.loc["HVAE", "failures"] == "seed 42 (epoch 3): NaN loss"
     assert A.failed_runs(runs)["reason"].tolist() == ["NaN loss"]
 

@@ -249,3 +249,24 @@ def test_image_figures_label_collapsed_models(rep: report.Report) -> None:
 
     assert figures._label(rep, "BetaVAE") == "BetaVAE (collapsed)" and figures._label(rep, "VAE") == "VAE"
     # with real stored images: tests/test_evaluation_notebook.py checks Figs 1-3's captions
+
+
+def test_a_collapsed_model_is_never_bold_as_best() -> None:
+    """β-VAE's flat interpolations have the lowest PIQ; the bold best goes to the next model."""
+    summary = pd.DataFrame(
+        {
+            "model": ["BetaVAE", "VAE"],
+            **{
+                f"{m}_mean": [v0, v1]
+                for m, v0, v1 in (("piq", 1e-6, 1e-3), ("iss", 1e-9, 1e-7), ("issim", 0.99, 0.9))
+            },
+            **{f"{m}_std": [0.0, 0.0] for m in ("piq", "iss", "issim")},
+            **{f"{m}_n": [25, 25] for m in ("piq", "iss", "issim")},
+        }
+    )
+    plain = A.table_interpolation(summary).attrs
+    flagged = A.table_interpolation(summary, unbolded=["BetaVAE"]).attrs
+    from shared.analysis.tables import BEST_ATTR
+
+    assert plain[BEST_ATTR]["PIQ (×10³)"] == [True, False]
+    assert flagged[BEST_ATTR]["PIQ (×10³)"] == [False, True]

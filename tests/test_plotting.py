@@ -37,10 +37,13 @@ def check_saved(fig: Figure, out: Path, name: str) -> None:
     """The figure is a Figure and both files exist and are non-trivial."""
     assert isinstance(fig, Figure)
     paths = P.save_figure(fig, out, name)
-    assert set(paths) == {"png", "pdf"}
+    assert set(paths) == {"png", "pdf", "caption"}
+    assert paths["caption"].name == f"{name}.caption.md"
+    assert paths["caption"].read_text(encoding="utf-8").strip() == CAPTION
+    assert "\n" not in fig.get_suptitle() and CAPTION not in fig.get_suptitle()
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert paths["pdf"].read_bytes()[:5] == b"%PDF-"
-    assert all(p.stat().st_size > 1000 for p in paths.values())
+    assert all(paths[ext].stat().st_size > 1000 for ext in ("png", "pdf"))
 
 
 def test_reconstruction_grid(tmp_path: Path) -> None:
@@ -66,7 +69,7 @@ def test_top_combined(tmp_path: Path, means: pd.DataFrame) -> None:
 
 def test_ssim_vs_piq(tmp_path: Path, means: pd.DataFrame) -> None:
     fig = P.plot_ssim_vs_piq(means, CAPTION)
-    assert "Pearson r =" in fig.get_suptitle() and CAPTION in fig.get_suptitle()
+    assert "Pearson r =" in fig.get_suptitle() and CAPTION not in fig.get_suptitle()
     check_saved(fig, tmp_path, "fig5")
 
 

@@ -178,5 +178,7 @@ def test_progress_is_one_line_per_epoch(tiny_splits, capsys):
     train_model("VAE", tiny_splits, TrainSettings(epochs=3, seed=0, progress=True, batch_size=16))
     out, err = capsys.readouterr()
     lines = out.strip().splitlines()
-    assert len(lines) == 3 and all(line.startswith(f"epoch {i}/3: train loss ") for i, line in enumerate(lines, 1))
+    assert len(lines) == 3 and all(
+        line.startswith(f"epoch {i}/3: train loss ") for i, line in enumerate(lines, 1)
+    )
     assert err == ""

@@ -19,7 +19,7 @@ def _at_epoch(epoch: object) -> str:
 
 def run_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per model: seeds ok/total, epochs run, early stops, wall time, device, profile,
-    data source and the failure reasons — what a reader needs to judge the tables' footing."""
+    data source and the failure reasons (wall minutes to 1 decimal) — what a reader needs to judge the tables' footing."""
     rows = []
     reason, epoch = column(runs, "failure_reason"), column(runs, "failure_epoch")
     for model, grp in runs.groupby("model", sort=True):
@@ -34,7 +34,7 @@ def run_summary(runs: pd.DataFrame) -> pd.DataFrame:
                 "epochs_run": _distinct(epochs.astype(int)) if len(epochs) else "",
                 "early_stopped": f"{len(stop)}/{len(grp)}",
                 "best_epoch": _distinct(column(grp, "best_epoch").dropna().astype(int)),
-                "wall_minutes_mean": column(grp, "wall_seconds").astype(float).mean() / 60,
+                "wall_minutes_mean": round(column(grp, "wall_seconds").astype(float).mean() / 60, 1),
                 "device": _distinct(column(grp, "device")),
                 "profile": _distinct(column(grp, "profile")),
                 "data_source": _distinct(column(grp, "data_source")),

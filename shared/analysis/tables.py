@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 
 from shared.analysis.common import HIGHER_IS_BETTER
 
-#: Display columns of the tables: metric -> (header, scale, digits, notation).
+#: Display columns of the tables: metric -> (header, scale, digits, notation). The header names
+#: the unit or scale (values are multiplied by ``scale``); :func:`display_header` adds the arrow.
 TABLE_I_COLUMNS: dict[str, tuple[str, float, int, str]] = {
     "ssim": ("SSIM", 1.0, 3, "fixed"),
     "mse": ("MSE (×10³)", 1e3, 2, "fixed"),
@@ -19,9 +21,24 @@ TABLE_I_COLUMNS: dict[str, tuple[str, float, int, str]] = {
 }
 TABLE_II_COLUMNS: dict[str, tuple[str, float, int, str]] = {
     "piq": ("PIQ (×10³)", 1e3, 3, "fixed"),
-    "iss": ("ISS", 1.0, 2, "sci"),
+    "iss": ("ISS (×10⁷)", 1e7, 2, "fixed"),
     "issim": ("I-SSIM", 1.0, 3, "fixed"),
 }
+
+#: ``DataFrame.attrs`` keys read by :func:`to_markdown` / :func:`to_latex` (the CSV ignores them):
+#: column -> header shown (with ↑/↓), and column -> one bool per row (the best value, in bold).
+HEADERS_ATTR, BEST_ATTR = "display_headers", "best_cells"
+
+
+def arrow(metric: str) -> str:
+    """ "↑" where higher is better, "↓" where lower is better (``HIGHER_IS_BETTER``)."""
+    return "↑" if HIGHER_IS_BETTER[metric] else "↓"
+
+
+def display_header(header: str, metric: str) -> str:
+    """ "SSIM ↑", "MSE ↓ (×10³)": the arrow right after the metric name, before the unit."""
+    name, sep, unit = header.partition(" (")
+    return f"{name} {arrow(metric)}" + (f" ({unit}" if sep else "")
 
 
 def format_mean_std(
@@ -32,42 +49,79 @@ def format_mean_std(
     digits: int = 3,
     notation: str = "fixed",
 ) -> str:
-    """Write "0.912 ± 0.004", or "0.912 (n = 1)" for one value — never a made-up std.
+    """Write "0.912 ± 0.004", or "0.912" for one value (no std: never a made-up one); "n/a" for none.
 
     ``scale`` multiplies both numbers (e.g. 1e3 for "MSE ×10³"); ``notation`` is "fixed" or "sci".
+    How many values the ± is over is said once, in the caption (:func:`n_statement`), or in the
+    table's n column where rows differ.
     """
     if n is None or pd.isna(n) or int(n) == 0 or pd.isna(mean):
         return "n/a"
     spec = f".{digits}{'e' if notation == 'sci' else 'f'}"
     text = format(mean * scale, spec)
-    if int(n) == 1:
-        return f"{text} (n = 1)"
-    if pd.isna(std):
-        return f"{text} (n = {int(n)})"
+    if int(n) == 1 or pd.isna(std):
+        return text
     return f"{text} ± {format(std * scale, spec)}"
+
+
+def best_mask(values: Sequence[float], higher_is_better: bool) -> list[bool]:
+    """Which values are the best (all of them on a tie); NaN is never best."""
+    arr = np.asarray(values, dtype=float)
+    if np.isnan(arr).all():
+        return [False] * len(arr)
+    best = np.nanmax(arr) if higher_is_better else np.nanmin(arr)
+    return [bool(v == best) for v in arr]
 
 
 # --------------------------------------------------------------------------- Tables I and II
 
 
-def _n_label(row: pd.Series, metric: str) -> str:
-    """Say what the ± is over: seeds, or items × seeds for pooled summaries."""
-    if "n_items" in row.index:
-        return f"{int(row['n_items'])} × {int(row['n_seeds'])}"
-    return str(int(row[f"{metric}_n"]))
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _row_n(summary: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
+    """What each row's ± is over: "3" seeds, or "25 × 3" items × seeds for pooled summaries."""
+    if "n_items" in summary.columns:
+        return [f"{int(i)} × {int(s)}" for i, s in zip(summary["n_items"], summary["n_seeds"])]
+    counts = summary[[f"{m}_n" for m in metrics if f"{m}_n" in summary.columns]]
+    return ["/".join(sorted({str(int(v)) for v in row if v > 0}, key=int)) for row in counts.to_numpy()]
+
+
+def n_statement(summary: pd.DataFrame, item: str = "item") -> str:
+    """ "n = 3 seeds" or "25 sequences × 3 seeds" when every row of ``summary`` rests on the same
+    numbers (then the display table has no n column); "" when rows differ."""
+    metrics = [c[: -len("_n")] for c in summary.columns if c.endswith("_n") and f"{c[:-2]}_mean" in summary]
+    rows = summary[summary[[f"{m}_n" for m in metrics]].gt(0).any(axis=1)]
+    labels = set(_row_n(rows, metrics))
+    if len(labels) != 1 or "/" in next(iter(labels)):
+        return ""
+    if "n_items" in rows.columns:
+        return (
+            f"{_plural(int(rows['n_items'].iloc[0]), item)} × {_plural(int(rows['n_seeds'].iloc[0]), 'seed')}"
+        )
+    return f"n = {_plural(int(next(iter(labels))), 'seed')}"
 
 
 def _display_table(
     summary: pd.DataFrame,
     columns: dict[str, tuple[str, float, int, str]],
     rank_by: str,
+    unbolded: Collection[str] = (),
 ) -> pd.DataFrame:
-    """Rank models by one metric (direction from HIGHER_IS_BETTER, ties by name) and format."""
+    """Rank models by one metric (direction from HIGHER_IS_BETTER, ties by name) and format.
+
+    An n column ("n (seeds)" / "n (items × seeds)") only where rows rest on different numbers
+    (else :func:`n_statement` says it once, for the caption). ``attrs`` carry the headers with
+    ↑/↓ and the best cell of each metric column (on the printed figures: ties all bold) for the
+    Markdown and LaTeX writers; models in ``unbolded`` (collapsed ones) are never marked best.
+    """
     ascending = not HIGHER_IS_BETTER[rank_by]
     ordered = summary.sort_values([f"{rank_by}_mean", "model"], ascending=[ascending, True])
     ordered = ordered[ordered[f"{rank_by}_n"] > 0].reset_index(drop=True)
     pooled = "n_items" in ordered.columns
     table = pd.DataFrame({"rank": np.arange(1, len(ordered) + 1), "model": ordered["model"]})
+    headers, best = {}, {}
     for metric, (header, scale, digits, notation) in columns.items():
         table[header] = [
             format_mean_std(
@@ -80,21 +134,40 @@ def _display_table(
             )
             for _, r in ordered.iterrows()
         ]
-    label = "n (items × seeds)" if pooled else "n (seeds)"
-    table[label] = [_n_label(r, rank_by) for _, r in ordered.iterrows()]
+        shown = [
+            float(format(m * scale, f".{digits}{'e' if notation == 'sci' else 'f'}"))
+            if n > 0 and model not in unbolded
+            else np.nan
+            for model, m, n in zip(ordered["model"], ordered[f"{metric}_mean"], ordered[f"{metric}_n"])
+        ]
+        headers[header] = display_header(header, metric)
+        best[header] = best_mask(shown, HIGHER_IS_BETTER[metric])
+    if not n_statement(ordered):
+        table["n (items × seeds)" if pooled else "n (seeds)"] = _row_n(ordered, list(columns))
+    table.attrs[HEADERS_ATTR], table.attrs[BEST_ATTR] = headers, best
     return table
 
 
-def table_reconstruction(summary: pd.DataFrame) -> pd.DataFrame:
+def table_reconstruction(summary: pd.DataFrame, unbolded: Collection[str] = ()) -> pd.DataFrame:
     """Table I (SSIM, MSE ×10³, PSNR, MAE) from a summary (of :func:`summarise` over seeds, or
     :func:`summarise_items`), ranked by SSIM (descending)."""
-    return _display_table(summary, TABLE_I_COLUMNS, "ssim")
+    return _display_table(summary, TABLE_I_COLUMNS, "ssim", unbolded)
 
 
-def table_interpolation(summary: pd.DataFrame) -> pd.DataFrame:
-    """Table II (PIQ ×10³, ISS, I-SSIM) from a summary (the study's: :func:`summarise_items` of
-    the per-sequence frame, pooled over sequences and seeds), ranked by PIQ (ascending)."""
-    return _display_table(summary, TABLE_II_COLUMNS, "piq")
+def table_interpolation(summary: pd.DataFrame, unbolded: Collection[str] = ()) -> pd.DataFrame:
+    """Table II (PIQ ×10³, ISS ×10⁷, I-SSIM) from a summary (the study's: :func:`summarise_items`
+    of the per-sequence frame, pooled over sequences and seeds), ranked by PIQ (ascending)."""
+    return _display_table(summary, TABLE_II_COLUMNS, "piq", unbolded)
+
+
+def display_view(df: pd.DataFrame, index: str | None = None) -> pd.DataFrame:
+    """The table as a notebook shows it: headers with ↑/↓ and ``index`` (e.g. "rank" or "model")
+    as the index, so no 0, 1, 2, … pandas index stands beside it."""
+    out = df.rename(columns=df.attrs.get(HEADERS_ATTR, {}))
+    out.attrs = {}
+    if index is None:
+        index = "rank" if "rank" in out.columns else out.columns[0]
+    return out.set_index(index)
 
 
 # --------------------------------------------------------------------------- saving tables
@@ -109,17 +182,35 @@ def _cell(value: object, digits: int) -> str:
     return str(value)
 
 
+def _headers(df: pd.DataFrame) -> list[str]:
+    """The headers shown: ``attrs`` headers (with ↑/↓) where set, else the column names."""
+    shown = df.attrs.get(HEADERS_ATTR, {})
+    return [str(shown.get(c, c)) for c in df.columns]
+
+
+def _rows(
+    df: pd.DataFrame, digits: int, text: Callable[[str], str], bold: Callable[[str], str]
+) -> list[list[str]]:
+    """Each row's cells as text, the ``attrs`` best cells wrapped with ``bold``."""
+    best = df.attrs.get(BEST_ATTR, {})
+    masks = [best.get(c) if best.get(c) is not None and len(best[c]) == len(df) else None for c in df.columns]
+    return [
+        [bold(text(_cell(v, digits))) if mask is not None and mask[i] else text(_cell(v, digits))
+         for v, mask in zip(row, masks)]
+        for i, row in enumerate(df.itertuples(index=False))
+    ]  # fmt: skip
+
+
 def to_markdown(df: pd.DataFrame, digits: int = 4) -> str:
-    """A GitHub-flavoured Markdown table (own writer: ``tabulate`` is not a dependency)."""
+    """A GitHub-flavoured Markdown table (own writer: ``tabulate`` is not a dependency), without
+    the pandas index; headers and best cells (bold) from ``df.attrs`` where a display table set them."""
 
     def esc(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    header = "| " + " | ".join(esc(str(c)) for c in df.columns) + " |"
+    header = "| " + " | ".join(esc(c) for c in _headers(df)) + " |"
     rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = [
-        "| " + " | ".join(esc(_cell(v, digits)) for v in row) + " |" for row in df.itertuples(index=False)
-    ]
+    body = ["| " + " | ".join(row) + " |" for row in _rows(df, digits, esc, lambda t: f"**{t}**" if t else t)]
     return "\n".join([header, rule, *body]) + "\n"
 
 
@@ -136,8 +227,10 @@ _LATEX_SPECIAL = {
     "^": r"\textasciicircum{}",
     "±": r"$\pm$",
     "×": r"$\times$",
-    "³": r"$^3$",
     "–": "--",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    **{sup: f"$^{d}$" for d, sup in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")},
     "−": "-",
 }
 
@@ -148,15 +241,16 @@ def _latex_escape(text: str) -> str:
 
 
 def to_latex(df: pd.DataFrame, digits: int = 4) -> str:
-    """A booktabs ``tabular`` (own writer, so output does not depend on jinja2 being present)."""
+    """A booktabs ``tabular`` (own writer, so output does not depend on jinja2 being present),
+    without the pandas index; headers and best cells (``\\textbf``) from ``df.attrs``."""
     lines = [
         r"\begin{tabular}{" + "l" * len(df.columns) + "}",
         r"\toprule",
-        " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\",
+        " & ".join(_latex_escape(c) for c in _headers(df)) + r" \\",
         r"\midrule",
         *(
-            " & ".join(_latex_escape(_cell(v, digits)) for v in row) + r" \\"
-            for row in df.itertuples(index=False)
+            " & ".join(row) + r" \\"
+            for row in _rows(df, digits, _latex_escape, lambda t: rf"\textbf{{{t}}}" if t else t)
         ),
         r"\bottomrule",
         r"\end{tabular}",

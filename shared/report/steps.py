@@ -159,16 +159,18 @@ def _save_table(rep: Report, name: str, title: str, made: Built) -> Output:
 
 
 def _save_figure(rep: Report, name: str, title: str, made: Built) -> Output:
-    """Write the figure as PNG and PDF."""
-    paths = P.save_figure(made.figure, rep.figures_dir, name)
+    """Write the figure as PNG and PDF, and its caption (not drawn in it) as ``name.caption.md``."""
+    paths = P.save_figure(made.figure, rep.figures_dir, name, caption=made.caption)
     return Output(
         name, title, "figure", made.caption, frame=made.frame, figure=made.figure,
-        paths=[paths["png"], paths["pdf"]], note=made.note,
+        paths=[paths["png"], paths["pdf"], *([paths["caption"]] if "caption" in paths else [])],
+        note=made.note,
     )  # fmt: skip
 
 
 def display_output(out: Output) -> None:
-    """Display an output in a notebook: title and caption, then the table or the saved PNG."""
+    """Display an output in a notebook: title and caption (as Markdown; a figure's caption is the
+    text of its ``.caption.md``, not drawn in the image), then the table or the saved PNG."""
     from IPython.display import Image, Markdown, display
 
     text = f"**{out.title}** — {out.caption}" if out.caption else f"**{out.title}**"

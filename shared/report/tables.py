@@ -25,6 +25,7 @@ PATHS_CAPTION = (
     "paths, difference = extra − main"
 )
 SIGNIFICANCE_CAPTION = f"α = {A.ALPHA}, Bonferroni over the models compared"
+NEEDS_TWO_SEEDS = "not built: every model has only 1 seed, and {what} needs ≥ 2 seeds"
 
 # --------------------------------------------------------------------------- run tables
 
@@ -41,7 +42,7 @@ def run_table(rep: Report) -> Built:
             "epochs_run": r["epochs_run"],
             "best_epoch": r["best_epoch"],
             "early_stop_epoch": r["epochs_run"].where(r["early_stopped"]),
-            "wall_minutes": r["wall_seconds"] / 60,
+            "wall_minutes": (r["wall_seconds"] / 60).round(1),
             "device": r["device"],
             "profile": r["profile"],
             "data": r["data"],
@@ -95,14 +96,32 @@ def summary_table(rep: Report, eval_set: str) -> tuple[pd.DataFrame, pd.DataFram
     when no run has that evaluation."""
     if eval_set == INTERP:
         summary = A.summarise_items(rep.per_item(INTERP), A.INTERPOLATION_METRICS)
-        return None if summary.empty else (summary, A.table_interpolation(summary))
+        return None if summary.empty else (summary, A.table_interpolation(summary, rep.collapsed))
     summary = A.summarise(rep.metrics, eval_set, A.RECONSTRUCTION_METRICS)
-    return None if summary.empty else (summary, A.table_reconstruction(summary))
+    return None if summary.empty else (summary, A.table_reconstruction(summary, rep.collapsed))
 
 
 def _flag_caption(rep: Report, table: pd.DataFrame) -> str:
     """ " · collapsed models flagged (figures unchanged): ...": the rule behind the column."""
     return " · " + collapse_caption(rep, table["model"], "flagged, figures unchanged")
+
+
+BOLD_CAPTION = (
+    "bold: the best value of each column among the models that did not collapse "
+    "(↑ higher is better, ↓ lower is better)"
+)
+
+
+def spread_caption(summary: pd.DataFrame, pooled_over: str) -> str:
+    """ "mean ± std over n = 3 seeds" / "over 25 sequences × 3 seeds" (n said once, here), "mean
+    over n = 1 seed (no std)", or, where rows rest on different numbers, the n column's name."""
+    said = A.n_statement(summary, item="sequence")
+    if said == "n = 1 seed":
+        return "mean over n = 1 seed (no std from one run)"
+    if said:
+        return f"mean ± std over {said}"
+    column = "n (items × seeds)" if "n_items" in summary.columns else "n (seeds)"
+    return f"mean ± std over {pooled_over} (the numbers differ between rows: column {column})"
 
 
 def _flagged_summary_table(rep: Report, eval_set: str, pooled_over: str) -> Built | Skip:
@@ -112,9 +131,12 @@ def _flagged_summary_table(rep: Report, eval_set: str, pooled_over: str) -> Buil
         return Skip(f"no run has the {eval_set} evaluation")
     summary, table = made
     table = A.add_model_flags(table, rep.flags)
-    cap = f"{caption(rep, eval_set)} · {n_items(rep, eval_set)} per run; mean ± std over {pooled_over}"
     values = summary.set_index("model").loc[table["model"]].reset_index()  # in the table's order
-    return Built(cap + _flag_caption(rep, table), table, values=values)
+    cap = (
+        f"{caption(rep, eval_set)} · {n_items(rep, eval_set)} per run; {spread_caption(values, pooled_over)}"
+    )
+    cap += f" · {BOLD_CAPTION}"
+    return Built(cap + _flag_caption(rep, table), table, view=A.display_view(table), values=values)
 
 
 @step(
@@ -162,7 +184,8 @@ def _significance_view(frame: pd.DataFrame) -> pd.DataFrame:
     ]
     grid = frame.assign(cell=cells).pivot(index="model", columns="metric", values="cell")
     order = [m for m in A.RECONSTRUCTION_METRICS + A.INTERPOLATION_METRICS if m in grid.columns]
-    return grid[order].rename(columns=A.METRIC_LABELS).reset_index()
+    labels = {m: f"{A.METRIC_LABELS[m]} {A.arrow(m)}" for m in order}
+    return grid[order].rename(columns=labels).rename_axis(columns=None)  # model is the index
 
 
 @step("significance_vs_vae_seeds", "Significance vs VAE, paired by seed", "table", needs=BASELINE)
@@ -177,9 +200,10 @@ def significance_seeds(rep: Report) -> Built | Skip:
     )
     if frame.empty:
         return Skip("no model besides the baseline")
-    note = "" if (frame["n"] >= 2).any() else "fewer than 2 common seeds: no test possible (n < 2)"
+    if not (frame["n"] >= 2).any():
+        return Skip(NEEDS_TWO_SEEDS.format(what="a paired test over seeds"))
     cap = f"{caption(rep, PROTOCOL)} · {SIGNIFICANCE_CAPTION}"
-    return Built(cap, frame, view=_significance_view(frame), note=note)
+    return Built(cap, frame, view=_significance_view(frame))
 
 
 @step(
@@ -209,16 +233,19 @@ def significance_items(rep: Report) -> Built | Skip:
     "table",
     needs=METRICS,
 )
-def confidence_intervals(rep: Report) -> Built:
+def confidence_intervals(rep: Report) -> Built | Skip:
     """95% intervals of each model mean over seeds: the study's 1.96·SD/√n and the t-based one."""
     parts = []
     for eval_set, metrics in ((PROTOCOL, A.RECONSTRUCTION_METRICS), (INTERP, A.INTERPOLATION_METRICS)):
         summary = A.summarise(rep.metrics, eval_set, metrics)
         if not summary.empty:
             parts.append(A.confidence_intervals(summary, metrics).assign(eval_set=eval_set))
+    if not parts:
+        return Skip(f"no run has the {PROTOCOL} or {INTERP} evaluation")
     frame = pd.concat(parts, ignore_index=True)
-    note = "" if (frame["n"] >= 2).any() else "one seed per model: no interval can be computed (n = 1)"
-    return Built(caption(rep, PROTOCOL), frame, note=note)
+    if not (frame["n"] >= 2).any():
+        return Skip(NEEDS_TWO_SEEDS.format(what="a confidence interval over seeds"))
+    return Built(caption(rep, PROTOCOL), frame, view=A.display_view(frame, "model"))
 
 
 @step("metric_correlations", "Correlations between metrics across models (Pearson)", "table", needs=METRICS)
@@ -263,10 +290,16 @@ def study_comparison(rep: Report) -> Built:
     view = frame[frame["metric"].isin(["ssim", "piq"])][
         ["model", A.COLLAPSED_COLUMN, A.SETTING_COLUMN, "metric", "ours_mean", "ours_std", "ours_n",
          "study_printed", "difference", "study_in_our_t_ci", "study_row_identical_to"]
-    ]  # fmt: skip
+    ].reset_index(drop=True)  # fmt: skip
+    view["metric"] = [f"{A.METRIC_LABELS[m]} {A.arrow(m)}" for m in view["metric"]]
     cap = f"{caption(rep, PROTOCOL)} · study values from shared/reference_data (ISS: no unit conversion)"
+    measured = view["ours_n"].dropna().unique()
+    if len(measured) == 1:  # n once, in the caption; the view drops the column (and a std of one seed)
+        n = int(measured[0])
+        cap += f" · ours: {'mean over n = 1 seed' if n == 1 else f'mean ± std over n = {n} seeds'}"
+        view = view.drop(columns=["ours_n"] + (["ours_std"] if n == 1 else []))
     cap += " · " + collapse_caption(rep, rep.means["model"], "flagged, figures unchanged")
-    return Built(cap, frame, view=view.reset_index(drop=True))
+    return Built(cap, frame, view=view)
 
 
 @step("rank_agreement_with_study", "Rank agreement with the study (Spearman)", "table", needs=METRICS)

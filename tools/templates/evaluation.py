@@ -26,7 +26,8 @@ curves.
 - **Partial results are fine**: whatever models and seeds exist are used; the overview below says
   what is missing, and a table or figure that cannot be built says why instead of failing.
 - **Every caption** states the profile (smoke / quick / paper), the data the models were trained
-  on, and how many seeds are behind it. With one seed, "± std" is replaced by "(n = 1)".
+  on, and how many seeds are behind it (said once: "mean ± std over n = 3 seeds"; with one seed the
+  cells hold the mean alone). Bold marks each column's best value among models that did not collapse.
 - **Deterministic**: the same results give byte-identical tables.
 
 Run it headless (from the project folder):
@@ -79,8 +80,8 @@ deterministic models use their code). MSE and MAE are means over the 784 pixels;
 10·log10(1/MSE) dB; SSIM uses a Gaussian 11×11 window (σ = 1.5), c1 = 0.01², c2 = 0.03², data
 range 1, averaged over the valid region (exactly scikit-image's `structural_similarity` with
 `gaussian_weights=True`). Each run's value is its mean over the images; the table gives the
-**mean ± std (ddof = 1) of those run means over seeds**, ranked by SSIM. "(n = 1)": one seed, no
-std. Two versions: the study's **100 fixed test images** (the same for every model) and the
+**mean ± std (ddof = 1) of those run means over seeds**, ranked by SSIM (with one seed: the mean
+alone, said in the caption). Two versions: the study's **100 fixed test images** (the same for every model) and the
 **full test split**.
 
 Model notes (what pythae's classes really are): HVAE is the *Hamiltonian* VAE (Caterini et al.
@@ -114,8 +115,9 @@ SIGNIFICANCE_MD = """
 Two paired t-tests (scipy `ttest_rel`, two-sided) of every model against the VAE, per metric:
 
 1. **Paired by seed**: the pair is (run mean of the model, run mean of the VAE) *for the same
-   seed*; **n = number of seeds both have** (3 in the paper profile). With n < 2 no test is
-   possible ("n/a (n < 2)"). This is the test across independent trainings.
+   seed*; **n = number of seeds both have** (3 in the paper profile). With fewer than 2 seeds no
+   test is possible, and the table is replaced by one line saying so. This is the test across
+   independent trainings.
 2. **Paired by item**: the pair is (model, VAE) on the *same test image* (reconstruction: the 100
    protocol images) or the *same interpolation sequence* (25), each value averaged over the seeds
    both models have; **n = 100 images / 25 sequences**. It says whether the difference holds on
@@ -158,7 +160,7 @@ STUDY_MD = """
 Our mean ± std over seeds (protocol reconstruction, interpolation) beside the study's printed
 value (`shared/reference_data/`), the difference (ours − study, plain units), our t-based 95%
 interval, and whether the study's value lies inside it and inside the study-style 1.96·SD/√n
-interval ("n/a (n < 2)" with one seed). ISS is not converted (see Table II). Rank agreement is
+interval (with one seed there is no interval: the caption says so). ISS is not converted (see Table II). Rank agreement is
 Spearman's ρ between our model means and the study's, over the models both have.
 
 **The study's identical rows**: in its tables several different models carry identical figures to
