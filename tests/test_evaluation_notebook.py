@@ -197,7 +197,7 @@ def test_notebook_ran_without_errors_and_says_what_is_missing(executed, results_
         allowed.add("fewer than 2 models to rank: nothing to recommend or avoid")
     shown = {note for note in allowed if note in text}
     if _collapsed_models(results_dir) & set(MODELS):  # Figs 1 and 3 label them, Fig 2 greys them
-        assert text.count("labelled (collapsed)") >= 2 and "grey hollow markers, kept in the boxes" in text
+        assert text.count("labelled (collapsed)") >= 4 and "grey hollow markers, kept in the boxes" in text
     assert 1 <= text.count("(not built)") <= len(shown), text.count("(not built)")
 
 

@@ -157,11 +157,12 @@ def fig_tsne(rep: Report, models: str | Sequence[str] | None = None) -> Built | 
             absent.append(model)
             continue
         seeds[model], samples = got[0], got[1]["samples"]
-        latents[model] = (samples["latent_codes"], samples["latent_labels"])
+        latents[_label(rep, model)] = (samples["latent_codes"], samples["latent_labels"])
     if not latents:
         return Skip("no selected model has stored latent codes")
     n = min(TSNE_POINTS, min(len(c) for c, _ in latents.values()))
     cap = f"{caption(rep, PROTOCOL)} · {n} test images per model, mean codes; {_seed_note(seeds)}"
+    cap += " · " + collapse_caption(rep, seeds, "labelled (collapsed)")
     note = f"not available: {', '.join(absent)}" if absent else ""
     if len(wanted) > MAX_TSNE_MODELS:
         note = (note + "; " if note else "") + f"only the first {MAX_TSNE_MODELS} requested models are shown"
@@ -181,8 +182,9 @@ def fig_training_curves(rep: Report) -> Built | Skip:
     for model, data in rep.results.items():
         runs = [r["history"] for _, r in sorted(data["runs"].items()) if len(r["history"].get("epoch", []))]
         if runs:
-            histories[model] = runs
+            histories[_label(rep, model)] = runs
     if not histories:
         return Skip("no run has a recorded epoch")
     cap = f"{caption(rep, ok_only=False)} · one colour per seed (lowest first); vertical line = best epoch"
+    cap += " · " + collapse_caption(rep, rep.results, "labelled (collapsed)")
     return Built(cap, _models_frame(histories), P.plot_training_curves(histories, cap))
