@@ -15,6 +15,7 @@ import pytest
 from shared import analysis as A
 from shared import report
 from shared import results as R
+from tests.synthetic_report import runs_of, synthetic_report
 
 SEEDS = (42, 123, 456)
 METRICS = ("piq", "iss", "issim")
@@ -155,19 +156,7 @@ def test_table_ii_is_unchanged_by_extra_eval_sets() -> None:
 
 
 def _report(tmp_path: Path, frame: pd.DataFrame) -> report.Report:
-    runs = frame[["model", "seed", "status"]].drop_duplicates(ignore_index=True)
-    runs = runs.assign(profile="smoke", data="synthetic", deviations="", collapsed=None, setting_differs="")
-    return report.Report(
-        results_dir=tmp_path / "res",
-        figures_dir=tmp_path / "figures",
-        tables_dir=tmp_path / "tables",
-        results={},
-        expected_models=list(MAIN),
-        expected_seeds=list(SEEDS),
-        problems=[],
-        runs=runs,
-        metrics=frame,
-    )
+    return synthetic_report(tmp_path, frame, runs_of(frame), MAIN, SEEDS)
 
 
 def test_report_step_saves_the_table_with_its_caption(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from shared import analysis as A
 from shared import plotting as P
 from shared import report
 from shared.report.steps import STEPS
+from tests.synthetic_report import synthetic_report
 
 CAPTION = "profile smoke · data: synthetic · 3 seeds · at most 1 epoch; at most 2 epochs; at most 4 epochs"
 RNG = np.random.default_rng(1)
@@ -46,19 +47,7 @@ def _run(model: str, n_epochs: int) -> dict:
 def rep(tmp_path: Path) -> report.Report:
     metrics, per_item = metrics_and_items()
     results = {m: {"runs": {s: _run(m, 1 if m == "SVAE" else 6) for s in SEEDS}} for m in MODELS}
-    out = report.Report(
-        results_dir=tmp_path / "res",
-        figures_dir=tmp_path / "figures",
-        tables_dir=tmp_path / "tables",
-        results=results,
-        expected_models=list(MODELS),
-        expected_seeds=list(SEEDS),
-        problems=[],
-        runs=runs_frame(),
-        metrics=metrics,
-    )
-    out._cache[("per_item", "interpolation")] = per_item
-    return out
+    return synthetic_report(tmp_path, metrics, runs_frame(), MODELS, SEEDS, results, per_item)
 
 
 def test_every_report_figure_has_a_short_one_line_title_and_its_caption_beside_it(

@@ -18,6 +18,7 @@ from shared import analysis as A
 from shared import plotting as P
 from shared import report
 from shared.collapse import COLLAPSE_RULE
+from tests.synthetic_report import synthetic_report
 
 SEEDS = (42, 123, 456)
 #: model -> (ssim, piq, collapsed per seed, setting_differs per seed)
@@ -73,19 +74,7 @@ def metrics_and_items(n_items: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture()
 def rep(tmp_path: Path) -> report.Report:
     metrics, per_item = metrics_and_items()
-    out = report.Report(
-        results_dir=tmp_path / "res",
-        figures_dir=tmp_path / "figures",
-        tables_dir=tmp_path / "tables",
-        results={},
-        expected_models=list(MODELS),
-        expected_seeds=list(SEEDS),
-        problems=[],
-        runs=runs_frame(),
-        metrics=metrics,
-    )
-    out._cache[("per_item", "interpolation")] = per_item
-    return out
+    return synthetic_report(tmp_path, metrics, runs_frame(), MODELS, SEEDS, per_item=per_item)
 
 
 def means() -> pd.DataFrame:

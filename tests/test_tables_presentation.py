@@ -11,6 +11,7 @@ import pytest
 
 from shared import analysis as A
 from shared import report
+from tests.synthetic_report import runs_of, synthetic_report
 
 METRICS = A.RECONSTRUCTION_METRICS + A.INTERPOLATION_METRICS
 #: model -> metric -> the run mean of seed 0, 1, 2 (a per-seed offset of 0.001 keeps a std)
@@ -35,19 +36,7 @@ def metrics_frame(seeds: tuple[int, ...]) -> pd.DataFrame:
 
 def make_report(tmp_path: Path, seeds: tuple[int, ...]) -> report.Report:
     frame = metrics_frame(seeds)
-    runs = frame[["model", "seed", "status"]].drop_duplicates(ignore_index=True)
-    runs = runs.assign(profile="smoke", data="synthetic", deviations="", collapsed=None, setting_differs="")
-    return report.Report(
-        results_dir=tmp_path / "res",
-        figures_dir=tmp_path / "figures",
-        tables_dir=tmp_path / "tables",
-        results={},
-        expected_models=list(BASE),
-        expected_seeds=list(seeds),
-        problems=[],
-        runs=runs,
-        metrics=frame,
-    )
+    return synthetic_report(tmp_path, frame, runs_of(frame), BASE, seeds)
 
 
 def table_i(seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
