@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from shared import evaluation
 from shared.cli import comma_list
 from shared.data import MNISTSplits, load_embedded
 from shared.latent import decode, encode_mean
@@ -53,9 +54,9 @@ def write_json(path: Path, obj: dict[str, Any]) -> None:
 
 
 def mean_image_mse(splits: MNISTSplits) -> float:
-    """Validation MSE of predicting the mean training image for every image: the bar to beat."""
-    mean = splits.train_x.mean(dim=0, keepdim=True)
-    return float(((splits.val_x - mean) ** 2).mean())
+    """Validation MSE of predicting the mean training image for every image: the bar to beat
+    (the same quantity the collapse rule uses, shared.evaluation.mean_image_mse)."""
+    return evaluation.mean_image_mse(splits.train_x, splits.val_x)
 
 
 @torch.no_grad()

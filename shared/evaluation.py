@@ -61,16 +61,23 @@ def reconstructions(model: nn.Module, x: torch.Tensor, seed: int) -> dict[str, t
     return {"mean": mean.float(), "sampled": sampled.float()}
 
 
+@torch.no_grad()
+def _frames_along(model: nn.Module, z1: torch.Tensor, z2: torch.Tensor, path: str) -> torch.Tensor:
+    codes = latent.path_codes(model, z1, z2, N_FRAMES, path)  # [S, K, D]
+    frames = latent.decode(model, codes.reshape(-1, codes.shape[-1]))
+    return frames.reshape(len(z1), N_FRAMES, 28, 28).float()
+
+
+@torch.no_grad()
+def _pair_codes(model: nn.Module, x: torch.Tensor, pairs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return latent.encode_mean(model, x[pairs[:, 0]]), latent.encode_mean(model, x[pairs[:, 1]])
+
+
 def interpolation_frames(
     model: nn.Module, x: torch.Tensor, pairs: np.ndarray, path: str = "line"
 ) -> torch.Tensor:
     """Frames [S, K, 28, 28] decoded along ``path`` between the pairs' mean codes."""
-    with torch.no_grad():
-        z1 = latent.encode_mean(model, x[pairs[:, 0]])
-        z2 = latent.encode_mean(model, x[pairs[:, 1]])
-        codes = latent.path_codes(model, z1, z2, N_FRAMES, path)  # [S, K, D]
-        frames = latent.decode(model, codes.reshape(-1, codes.shape[-1]))
-    return frames.reshape(len(pairs), N_FRAMES, 28, 28).float()
+    return _frames_along(model, *_pair_codes(model, x, pairs), path)
 
 
 def mean_image_mse(train_x: torch.Tensor, x: torch.Tensor) -> float:
@@ -81,11 +88,12 @@ def mean_image_mse(train_x: torch.Tensor, x: torch.Tensor) -> float:
 
 def _interpolation_blocks(model: nn.Module, x: torch.Tensor, pairs: np.ndarray, spec) -> tuple:
     """Frames and metrics on the model's own path, and the metrics of its extra paths."""
-    frames = interpolation_frames(model, x, pairs, spec.interpolation)
+    z1, z2 = _pair_codes(model, x, pairs)  # encoded once for every path
+    frames = _frames_along(model, z1, z2, spec.interpolation)
     main = _summarise(metrics.interpolation_metrics(frames), key="per_sequence")
     extra = {
         path: _summarise(
-            metrics.interpolation_metrics(interpolation_frames(model, x, pairs, path)), key="per_sequence"
+            metrics.interpolation_metrics(_frames_along(model, z1, z2, path)), key="per_sequence"
         )
         for path in spec.extra_interpolations
     }

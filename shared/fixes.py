@@ -295,22 +295,29 @@ class HVAE(pm.HVAE):
         return z, u, recon, grad_u
 
     def flow(self, z0: torch.Tensor, rho0: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Tempered leapfrog dynamics from (z0, rho0): z_K, rho_K, U(z_K), Dec(z_K)."""
+        """Tempered leapfrog dynamics from (z0, rho0): z_K, rho_K, U(z_K), Dec(z_K) and the log
+        Jacobian determinant of the map, (D/2) log(beta_0 / beta_K) (leapfrog steps have det 1).
+
+        The decoder passes at z_0 .. z_{K-1} leave BatchNorm's running statistics alone, so a
+        training step updates them once, at z_K, as every other model's step does."""
         track = torch.is_grad_enabled()
         eps, betas = self.step_size(), tempering_schedule(self.beta_zero(), self.n_lf)
+
+        def energy_at(z: torch.Tensor, k: int):
+            with batchnorm_stats_frozen(self.decoder) if k < self.n_lf else nullcontext():
+                return self._energy(z, x, track)
+
         with torch.enable_grad():
-            with batchnorm_stats_frozen(self.decoder) if self.n_lf else nullcontext():
-                z, u, recon, grad_u = self._energy(z0, x, track)
+            z, u, recon, grad_u = energy_at(z0, 0)
             rho = rho0
             for k in range(1, self.n_lf + 1):
                 rho_half = rho - eps / 2 * grad_u
-                z = z + eps * rho_half
-                with batchnorm_stats_frozen(self.decoder) if k < self.n_lf else nullcontext():
-                    z, u, recon, grad_u = self._energy(z, x, track)
+                z, u, recon, grad_u = energy_at(z + eps * rho_half, k)
                 rho = (rho_half - eps / 2 * grad_u) * (betas[k - 1] / betas[k]).sqrt()
         if not track:
             z, u, recon, rho = z.detach(), u.detach(), recon.detach(), rho.detach()
-        return {"z": z, "rho": rho, "potential": u, "recon": recon}
+        log_det = 0.5 * z0.shape[-1] * torch.log(betas[0] / betas[-1])
+        return {"z": z, "rho": rho, "potential": u, "recon": recon, "log_det": log_det}
 
     def forward(self, inputs, **kwargs) -> ModelOutput:
         x = inputs["data"]
@@ -320,15 +327,12 @@ class HVAE(pm.HVAE):
         z0 = mu + torch.exp(0.5 * log_var) * eps0
         gamma = torch.randn_like(z0)
         beta0 = self.beta_zero()
-        betas = tempering_schedule(beta0, self.n_lf)
         rho0 = gamma / beta0.sqrt()
         out = self.flow(z0, rho0, x)
-        d = mu.shape[-1]
         log_q_z0 = (-0.5 * (log_var + eps0**2)).sum(-1)
-        log_p_rho0 = -0.5 * beta0 * rho0.pow(2).sum(-1) + 0.5 * d * torch.log(beta0)
+        log_p_rho0 = -0.5 * beta0 * rho0.pow(2).sum(-1) + 0.5 * mu.shape[-1] * torch.log(beta0)
         log_p_rho_k = -0.5 * out["rho"].pow(2).sum(-1)
-        log_det = 0.5 * d * torch.log(betas[0] / betas[-1])  # tempering's Jacobian; beta_K = 1
-        elbo = -out["potential"] + log_p_rho_k - log_q_z0 - log_p_rho0 + log_det
+        elbo = -out["potential"] + log_p_rho_k - log_q_z0 - log_p_rho0 + out["log_det"]
         recon_loss = _neg_log_lik(self, out["recon"].reshape(len(x), -1), x.reshape(len(x), -1))
         return ModelOutput(
             loss=-elbo.mean(),

@@ -30,7 +30,7 @@ someone else cannot run code. Schema version 1::
           "git_commit": str,
           "created": str,                # ISO-8601 UTC
           "setting_differs": str,        # optional: the study setting this run does not use
-                                         # ("" = the study's stated setting; registry)
+                                         # ("" = the study's stated setting; shared.registry)
       },
       "history": {                       # equal-length lists (or 1-D arrays), one entry per epoch
           "epoch": [1, 2, ...], "train_loss": [...], "val_loss": [...], "seconds": [...],
@@ -50,7 +50,7 @@ someone else cannot run code. Schema version 1::
                   "mean": {"ssim": float, ...}, "std": {"ssim": float, ...},
               },
           },
-          "interpolation": {             # along the model's own path (registry: interpolation)
+          "interpolation": {             # along the model's own path (shared.catalogue)
               "per_sequence": {"piq": f32[25], "iss": f32[25], "issim": f32[25]},
               "mean": {...}, "std": {...},
           },
@@ -60,11 +60,11 @@ someone else cannot run code. Schema version 1::
               "chord": {...},            #   SVAE: the study's literal straight line (off the sphere)
               "requantised": {...},      #   VQ-VAE: each frame's code re-quantised
           },
-          "collapse": {                  # posterior-collapse rule (shared.evaluation.COLLAPSE_RULE)
+          "collapse": {                  # posterior-collapse rule (shared.collapse.COLLAPSE_RULE)
               "mean_code_mse": float,    #   full test split, reconstruction from the mean code
               "mean_image_mse": float,   #   predicting the mean training image for every test image
               "ratio": float,            #   mean_code_mse / mean_image_mse
-              "collapsed": bool,         #   ratio >= shared.evaluation.COLLAPSE_RATIO
+              "collapsed": bool,         #   ratio >= shared.collapse.COLLAPSE_RATIO
           },
       },
       "eval_indices": None | {           # indices into the test split, identical for every model

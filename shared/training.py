@@ -333,9 +333,10 @@ def train_model(
                 print(f"Run failed: {exc}. Keeping the best weights of epoch {best[1]}.")
             break
         extra = spec.epoch_metrics(model, val_x) if spec.epoch_metrics else {}
-        _record(history, epoch, time.perf_counter() - t0, train, val, extra)
+        seconds = time.perf_counter() - t0
+        _record(history, epoch, seconds, train, val, extra)
         if settings.progress:
-            print(epoch_line(epoch, settings.epochs, train, val, time.perf_counter() - t0), flush=True)
+            print(epoch_line(epoch, settings.epochs, train, val, seconds), flush=True)
         if val["loss"] < best[0]:
             best = (val["loss"], epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= settings.patience:
