@@ -24,6 +24,23 @@ Conventions
   (f_{i+1} - f_i)**2`` (the per-pixel mean, not the squared L2 norm: only that matches the
   study's PIQ ~ 1e-3); PIQ = mean of d_i; ISS = population variance (ddof=0) of d_i, in plain
   units (no x10); I-SSIM = mean over i of SSIM(f_i, f_{i+1}).
+- Scale-free interpolation metrics (ours, not the study's; :data:`SCALE_FREE_METRICS`). PIQ and
+  ISS grow with the distance the frames travel: a sharper model moves further between the same
+  two digits, which raises PIQ without making the path any less smooth. These remove that scale:
+
+  - ``endpoint_distance`` = mean over pixels of ``(f_K - f_1)**2``, the scale itself;
+  - ``path_excess`` = PIQ / (endpoint_distance / (K-1)**2): PIQ relative to the straight
+    pixel-space morph at constant speed between the same end frames. It is >= 1 (triangle
+    inequality and Cauchy-Schwarz: ``mean d_i >= (mean sqrt d_i)**2 >= endpoint/(K-1)**2``) and
+    exactly 1 for that morph; K-1 when all the change happens in one step. NaN ("undefined: the
+    end frames are identical") when endpoint_distance <= ``ENDPOINT_DISTANCE_FLOOR`` (1e-12,
+    an RMS pixel difference of 1e-6), so a loop or a frozen sequence never divides by zero;
+  - ``step_cv`` = population std / mean of the step lengths ``sqrt(d_i)``: how unevenly the path
+    is paced (0 at constant speed, sqrt(K-2) for a single jump). 0 when every step is 0 (a
+    sequence that does not move is perfectly even).
+
+  Multiplying every frame's deviation from a fixed image by c multiplies PIQ and
+  endpoint_distance by c**2 and ISS by c**4, and leaves path_excess and step_cv unchanged.
 """
 
 from __future__ import annotations
@@ -37,6 +54,9 @@ SSIM_TRUNCATE = 3.5
 SSIM_RADIUS = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)  # 5, as scipy.ndimage / skimage compute it
 SSIM_WIN_SIZE = 2 * SSIM_RADIUS + 1  # 11
 SSIM_K1, SSIM_K2, SSIM_DATA_RANGE = 0.01, 0.03, 1.0
+ENDPOINT_DISTANCE_FLOOR = 1e-12  # at or below it the end frames count as identical
+#: Interpolation metrics free of the path's scale (see the module docstring).
+SCALE_FREE_METRICS = ("endpoint_distance", "path_excess", "step_cv")
 
 Array = torch.Tensor | np.ndarray
 
@@ -178,13 +198,41 @@ def frame_distances(frames: Array) -> torch.Tensor:
     return (f[:, 1:] - f[:, :-1]).pow(2).flatten(2).mean(2)
 
 
+def endpoint_distance(frames: Array) -> torch.Tensor:
+    """Per-pixel mean squared difference of the last and first frame, ``[S]``: the path's scale."""
+    f = _frames(frames)
+    return (f[:, -1] - f[:, 0]).pow(2).flatten(1).mean(1)
+
+
+def path_excess(d: torch.Tensor, endpoint: torch.Tensor) -> torch.Tensor:
+    """PIQ over that of the straight constant-speed morph, ``[S]``; NaN when the ends coincide."""
+    straight = endpoint / (d.shape[1] ** 2)  # (K-1)**2, K-1 = number of steps
+    undefined = endpoint <= ENDPOINT_DISTANCE_FLOOR
+    ratio = d.mean(1) / torch.where(undefined, torch.ones_like(straight), straight)
+    return torch.where(undefined, torch.full_like(ratio, float("nan")), ratio)
+
+
+def step_cv(d: torch.Tensor) -> torch.Tensor:
+    """Coefficient of variation (ddof=0) of the step lengths ``sqrt(d_i)``, ``[S]``; 0 if none move."""
+    steps = d.sqrt()
+    mean = steps.mean(1)
+    still = mean == 0
+    cv = steps.std(1, correction=0) / torch.where(still, torch.ones_like(mean), mean)
+    return torch.where(still, torch.zeros_like(cv), cv)
+
+
 def interpolation_metrics(frames: Array) -> dict[str, torch.Tensor]:
-    """PIQ, ISS (ddof=0) and I-SSIM per sequence of frames ``[S, K, H, W]``, each ``[S]``."""
+    """Per sequence of frames ``[S, K, H, W]``, each ``[S]``: the study's PIQ, ISS (ddof=0) and
+    I-SSIM, then the scale-free endpoint_distance, path_excess and step_cv (module docstring)."""
     d = frame_distances(frames)
+    endpoint = endpoint_distance(frames)
     return {
         "piq": d.mean(1),
         "iss": d.var(1, correction=0),
         "issim": ssim_pairs(frames).mean(1),
+        "endpoint_distance": endpoint,
+        "path_excess": path_excess(d, endpoint),
+        "step_cv": step_cv(d),
     }
 
 
