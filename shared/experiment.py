@@ -166,7 +166,7 @@ def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> lis
     return out
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -228,7 +228,7 @@ def run_record(
                 "setting_differs": spec.setting_differs_for(variant),
                 "device": result.device,
                 "versions": versions(),
-                "git_commit": _git_commit(),
+                "git_commit": git_commit(),
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             },
             "history": result.history,

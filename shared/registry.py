@@ -83,12 +83,15 @@ class ModelSpec:
     select_on_final_objective: bool = False  # objective changes in training: validate on the last epoch's
     setting_differs: str = ""  # the study's stated setting this model does not use ("" = none)
     variant_setting_differs: dict[str, str] = field(default_factory=dict)  # the same, per variant
+    prior: str = "normal"  # what generation samples from (PRIORS; shared.generation)
 
     def __post_init__(self) -> None:
         if self.name not in CATALOGUE:
             raise ValueError(f"{self.name}: not in shared.catalogue")
         if self.mean_code not in MEAN_CODES or self.sampled_recon not in SAMPLED_RECONS:
             raise ValueError(f"{self.name}: unknown mean_code or sampled_recon")
+        if self.prior not in PRIORS:
+            raise ValueError(f"{self.name}: unknown prior {self.prior!r}")
         if set(self.profile_budgets) - set(PROFILE_NAMES):
             raise ValueError(f"{self.name}: profile_budgets names an unknown profile")
         if set(self.variant_setting_differs) - set(self.variants):
@@ -171,6 +174,11 @@ MEAN_CODES = ("embedding", "iaf_flow", "planar_flows", "unit_direction", "quanti
 #: z ~ q(z|x) drawn straight from the Gaussian encoder (FactorVAE's forward splits the batch; the
 #: IWAE family decodes K or M x K samples only to return the first: the same draw at up to 50x).
 SAMPLED_RECONS = ("forward", "encoder_gaussian")
+#: Priors that generation samples from (shared.generation): N(0, I); VAMP's mixture of its
+#: pseudo-inputs' posteriors; the uniform distribution on SVAE's hypersphere; VQ-VAE's codes drawn
+#: from the training set's code frequencies, position by position (it learns no prior of its own);
+#: the Poincaré VAE's wrapped normal at the origin; "none" for autoencoders trained without one.
+PRIORS = ("normal", "vamp", "uniform_sphere", "code_frequencies", "poincare_wrapped_normal", "none")
 #: Profiles (shared.experiment) a spec may give its own budget in.
 PROFILE_NAMES = ("smoke", "quick", "paper")
 # The quick profile on a CPU: M x K = 50 decoder passes per image make MIWAE / PIWAE ~60x / ~120x a
@@ -281,6 +289,7 @@ _SPECS: list[ModelSpec] = [
         variant_setting_differs={"one_code": "one 16-d code per image (study: pythae's 16 scalar positions)"},
         head="embedding",
         training_mode=SINGLE,
+        prior="code_frequencies",
         mean_code="quantised",
     ),
     ModelSpec(
@@ -335,6 +344,7 @@ _SPECS: list[ModelSpec] = [
         training_mode=COUPLED,
         # pythae's RAE_L2 model has no L2 term of its own: pythae's docs put reg_weight on the
         # decoder optimiser as weight_decay (CoupledOptimizerTrainer), as we do here.
+        prior="none",
         decoder_weight_decay_param="reg_weight",
     ),
     ModelSpec(
@@ -344,6 +354,7 @@ _SPECS: list[ModelSpec] = [
         params={},
         head="embedding",
         training_mode=SINGLE,
+        prior="none",
         cost_hint=3,
         variants={"study_literal": {"reg_weight": 10.0}},
         setting_differs="λ = 1e-7 (study: 10)",
@@ -356,6 +367,7 @@ _SPECS: list[ModelSpec] = [
         params={"number_components": 500},
         head="gaussian",
         training_mode=SINGLE,
+        prior="vamp",
         cost_hint=2,
     ),
     ModelSpec(
@@ -364,6 +376,7 @@ _SPECS: list[ModelSpec] = [
         params={},
         head="concentration",
         training_mode=SINGLE,
+        prior="uniform_sphere",
         mean_code="unit_direction",
     ),
     ModelSpec(
@@ -389,6 +402,7 @@ _SPECS: list[ModelSpec] = [
         pythae_name="AE",
         params={},
         head="embedding",
+        prior="none",
         training_mode=SINGLE,
     ),
     # The study's failed models: runnable, not in the default set.
@@ -417,6 +431,7 @@ _SPECS: list[ModelSpec] = [
         params={},
         head="gaussian",
         training_mode=SINGLE,
+        prior="poincare_wrapped_normal",
         mean_code="ball_location",
     ),
 ]

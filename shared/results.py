@@ -81,6 +81,38 @@ someone else cannot run code. Schema version 1::
                                                     # "attr:<name>" for state pythae keeps outside it (RHVAE)
     }
 
+Schema version 2 (written by this code) adds the metrics beyond the study
+(docs/PROTOCOL.md#10-beyond-the-study). Every block it adds is optional, so a version-1 file
+loads as it is (a v1 run is a v2 run without them) and is stamped 2 when a run is next saved
+into it::
+
+    metrics.interpolation, metrics.interpolation_paths.*:   # beside piq / iss / issim
+        per_sequence / mean / std: "endpoint_distance", "path_excess", "step_cv"
+                                   # shared.metrics.SCALE_FREE_METRICS; path_excess is NaN where
+                                   # the end frames are identical: mean / std skip NaN
+    metrics.generation: {
+        "prior": str,              # shared.registry.PRIORS ("none": no prior sampler)
+        "prior_label": str,        # its words (shared.generation.PRIOR_LABELS)
+        "n_samples": int,          # per sampler (10,000)
+        "gmm_components": int,
+        "notes": {sampler: str},   # why a sampler has no samples (no prior, mixture fit failed)
+        "feature_net": str,        # shared.classifier.classifier_id(): which features
+        "k": int,                  # precision / recall neighbourhood size
+        "n_real": int,             # test images the sets are compared with
+        "n_pr": int,               # points per set used for precision / recall
+        "sets": {"prior" | "gmm" | "reconstruction_mean" | "reconstruction_sampled":
+                 {"fd": float, "precision": float, "recall": float, "n_fake": int}},
+    }
+    metrics.codes: {               # shared.codes: what the mean codes know about the digit
+        "probe_accuracy": float,   #   logistic regression, train codes -> test codes
+        "kmeans_accuracy": f32[restarts],   # test codes, Hungarian-matched, one per restart
+        "kmeans_mean": float, "kmeans_std": float,
+        "n_train_codes": int, "n_test_codes": int, "restarts": int,
+    }
+    samples.generated_prior, samples.generated_gmm: f16[64, 28, 28]   # the first 64 of each sampler
+    config.reevaluated: {"git_commit": str, "created": str}   # metrics recomputed from stored
+                                                              # weights (shared.reevaluate)
+
 Metric definitions are in :mod:`shared.metrics`. Extra keys are allowed anywhere (readers
 ignore them); missing required keys or wrong types are refused by :func:`validate_run`.
 
@@ -114,7 +146,8 @@ except ImportError:  # numpy 1.x
     from numpy.core import multiarray as _np_multiarray
     from numpy.core import numeric as _np_numeric
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)  # v2 only adds optional blocks (see above)
 DATASET = "MNIST"
 PICKLE_PROTOCOL = 5
 LOCK_TIMEOUT_S = 600.0
@@ -128,6 +161,12 @@ EVAL_SETS = (
     *(f"interpolation_{p}" for p in INTERPOLATION_PATH_SETS),
 )
 COLLAPSE_KEYS = ("mean_code_mse", "mean_image_mse", "ratio", "collapsed")
+DISTRIBUTION_SETS = ("prior", "gmm", "reconstruction_mean", "reconstruction_sampled")
+DISTRIBUTION_METRICS = ("fd", "precision", "recall")
+GENERATION_KEYS = ("prior", "n_samples", "feature_net", "k", "n_real", "sets")
+CODES_KEYS = ("probe_accuracy", "kmeans_accuracy", "kmeans_mean", "kmeans_std")
+#: eval sets of metrics_frame with one value per run (no per-item arrays)
+SUMMARY_SETS = (*(f"distribution_{s}" for s in DISTRIBUTION_SETS), "codes")
 RECONSTRUCTION_METRICS = ("ssim", "mse", "psnr", "mae", "sharpness")
 INTERPOLATION_METRICS = ("piq", "iss", "issim")
 TOP_LEVEL_KEYS = ("schema_version", "model", "dataset", "runs")
@@ -214,10 +253,10 @@ def _check_top_level(data: Any, path: Path) -> None:
     missing = [k for k in TOP_LEVEL_KEYS if k not in data]
     if missing:
         raise ResultsError(path, f"missing top-level keys {missing}")
-    if data["schema_version"] != SCHEMA_VERSION:
+    if data["schema_version"] not in READABLE_SCHEMA_VERSIONS:
+        readable = ", ".join(map(str, READABLE_SCHEMA_VERSIONS))
         raise ResultsError(
-            path,
-            f"unknown schema_version {data['schema_version']!r} (this code reads version {SCHEMA_VERSION})",
+            path, f"unknown schema_version {data['schema_version']!r} (this code reads versions {readable})"
         )
     if not isinstance(data["runs"], dict):
         raise ResultsError(path, "'runs' must be a dict seed -> run")
@@ -402,6 +441,31 @@ def _check_metrics(metrics: Any, source: str) -> None:
         _check_block(block, "per_sequence", INTERPOLATION_METRICS, source, f"interpolation_paths.{name}")
     if metrics.get("collapse") is not None:
         _check_collapse(metrics["collapse"], source)
+    if metrics.get("generation") is not None:
+        _check_generation(metrics["generation"], source)
+    if metrics.get("codes") is not None:
+        _check_codes(metrics["codes"], source)
+
+
+def _check_generation(block: Any, source: str) -> None:
+    _need_dict(block, GENERATION_KEYS, source, "metrics.generation")
+    sets = block["sets"]
+    _need(isinstance(sets, dict), source, "metrics.generation.sets must be a dict")
+    unknown = set(sets) - set(DISTRIBUTION_SETS)
+    _need(not unknown, source, f"unknown generation sets {sorted(unknown)}")
+    for name, values in sets.items():
+        _need_dict(values, DISTRIBUTION_METRICS, source, f"metrics.generation.sets.{name}")
+        for key in DISTRIBUTION_METRICS:
+            _need(_is_number(values[key]), source, f"metrics.generation.sets.{name}.{key}: number")
+
+
+def _check_codes(block: Any, source: str) -> None:
+    _need_dict(block, CODES_KEYS, source, "metrics.codes")
+    for key in ("probe_accuracy", "kmeans_mean", "kmeans_std"):
+        _need(_is_number(block[key]), source, f"metrics.codes.{key}: number")
+    per_restart = block["kmeans_accuracy"]
+    ok = isinstance(per_restart, np.ndarray) and per_restart.ndim == 1
+    _need(ok, source, "metrics.codes.kmeans_accuracy must be a 1-D numpy array")
 
 
 def _check_collapse(block: Any, source: str) -> None:
@@ -517,6 +581,7 @@ def save_run(results_dir: str | os.PathLike, model: str, seed: int, run: Mapping
             data = load_results(path) if path.exists() else _empty_file(model)
             _need(data["model"] == model, str(path), f"file holds model {data['model']!r}")
             data["runs"][seed] = run
+            data["schema_version"] = SCHEMA_VERSION  # v1 runs are valid v2 runs
             _write_atomically(path, data)
     except filelock.Timeout:
         raise ResultsError(path, f"lock {path}.lock held for over {LOCK_TIMEOUT_S:.0f} s") from None
@@ -608,6 +673,12 @@ def _metric_blocks(run: dict) -> Iterable[tuple[str, dict]]:
         yield "interpolation", metrics["interpolation"]
     for name, block in (metrics.get("interpolation_paths") or {}).items():
         yield f"interpolation_{name}", block
+    for name, values in ((metrics.get("generation") or {}).get("sets") or {}).items():
+        yield f"distribution_{name}", {"mean": {k: values[k] for k in DISTRIBUTION_METRICS}}
+    codes = metrics.get("codes")
+    if codes is not None:
+        kmeans = {"kmeans_accuracy": codes["kmeans_mean"], "kmeans_accuracy_std": codes["kmeans_std"]}
+        yield "codes", {"mean": {"probe_accuracy": codes["probe_accuracy"], **kmeans}}
 
 
 METRICS_COLUMNS = [

@@ -122,7 +122,7 @@ def linear_ramp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_identical_frames(digits: np.ndarray) -> None:
     frames = np.repeat(digits[:3, None], K, axis=1)  # [3, K, 28, 28]
     out = metrics.interpolation_metrics(frames)
-    assert set(out) == {"piq", "iss", "issim"}
+    assert set(out) == {"piq", "iss", "issim", *metrics.SCALE_FREE_METRICS}
     np.testing.assert_allclose(out["piq"].numpy(), 0.0)
     np.testing.assert_allclose(out["iss"].numpy(), 0.0)
     np.testing.assert_allclose(out["issim"].numpy(), 1.0, atol=1e-12)
