@@ -46,6 +46,8 @@ def _seed_list(text: str) -> list[int]:
 
 
 def _model_list(text: str) -> list[str]:
+    if not comma_list(text):  # registry.parse_model_list reads "" as all 22: say "all" for that
+        raise argparse.ArgumentTypeError("no models given (--models all runs the 22)")
     try:
         return registry.parse_model_list(text)
     except registry.UnknownModelError as exc:
