@@ -19,19 +19,48 @@ model means, 95% intervals), :mod:`.stats` (paired t-tests, Bonferroni, correlat
 :mod:`.ranking` (combined rank, Pareto, regimes, Table III), :mod:`.study` (the study's tables,
 identical rows, comparison, rank agreement), :mod:`.tables` (display tables, Markdown / LaTeX /
 CSV), :mod:`.paths` (extra interpolation paths), :mod:`.runs` (run summary, failures) and
-:mod:`.flags` (collapse, setting differs).
+:mod:`.flags` (collapse, setting differs); beyond the study (results schema v2): :mod:`.beyond`
+(Table IV generation, Table V codes, scale-free smoothness, the duality test's input) and
+:mod:`.duality` (the duality test itself, imported from there).
 """
 
 from __future__ import annotations
 
+from shared.analysis.beyond import (
+    CODES_SET,
+    DISTRIBUTION_PREFIX,
+    DUALITY_INPUT_COLUMNS,
+    FD_LABEL,
+    GENERATION_SETS,
+    SAMPLER_LABELS,
+    SCALE_FREE_TABLE_METRICS,
+    TABLE_IV_COLUMNS,
+    TABLE_V_COLUMNS,
+    UNDEFINED_COLUMN,
+    codes_n_statement,
+    codes_summary,
+    duality_input,
+    generation_summary,
+    has_values,
+    headline_lines,
+    sample_title,
+    scale_free_summary,
+    table_codes,
+    table_generation,
+    table_scale_free,
+    undefined_statement,
+)
 from shared.analysis.common import (
     ALPHA,
     BASELINE,
+    CODES_METRICS,
+    DISTRIBUTION_METRICS,
     HIGHER_IS_BETTER,
     INTERPOLATION_METRICS,
     METRIC_LABELS,
     RECONSTRUCTION_METRICS,
     REGISTRY_MODELS,
+    SCALE_FREE_METRICS,
 )
 from shared.analysis.flags import (
     COLLAPSED_COLUMN,
@@ -104,6 +133,7 @@ from shared.analysis.tables import (
     display_header,
     display_view,
     format_mean_std,
+    metric_table,
     n_statement,
     save_table,
     table_interpolation,
@@ -113,21 +143,27 @@ from shared.analysis.tables import (
 )
 
 __all__ = [
-    "ALPHA", "APPLICATIONS", "BASELINE", "BEST_ATTR", "COLLAPSED_COLUMN",
-    "DEFAULT_MAIN_PATH_LABEL", "EXTRA_PATH_LABELS", "EXTRA_PATH_PREFIX", "FLAG_COLUMNS",
-    "HEADERS_ATTR", "HIGHER_IS_BETTER", "INTERPOLATION_METRICS", "INTERPOLATION_PATHS_COLUMNS",
-    "MAIN_INTERPOLATION_SET", "METRIC_LABELS", "PATH_NAME_LABELS", "RECONSTRUCTION_METRICS",
-    "REFERENCE_DIR", "REGIMES", "REGIME_RULE", "REGISTRY_MODELS", "SETTING_COLUMN",
-    "STUDY_COLUMNS", "STUDY_CORRELATIONS", "STUDY_FAMILIES", "STUDY_NAME_TO_REGISTRY",
-    "STUDY_TABLE_I", "STUDY_TABLE_II", "TABLE_II_COLUMNS", "TABLE_I_COLUMNS", "add_model_flags",
-    "arrow", "assign_regimes", "best_mask", "bonferroni", "ci_halfwidth_normal",
-    "ci_halfwidth_t", "collapse_statement", "collapsed_models", "combined_rank",
-    "compare_with_study", "confidence_intervals", "display_header", "display_view",
-    "failed_runs", "format_mean_std", "identical_study_rows", "interpolation_paths_table",
-    "load_study_tables", "main_path_label", "metric_correlations", "model_flags", "model_means",
-    "n_statement", "pareto_mask", "pearson", "rank_agreement", "run_summary", "save_table",
-    "significance_across_seeds", "significance_per_item", "study_identity_flags",
-    "study_values", "summarise", "summarise_items", "summary_long", "table_iii",
-    "table_interpolation", "table_reconstruction", "to_latex", "to_markdown",
-    "value_in_interval",
+    "ALPHA", "APPLICATIONS", "BASELINE", "BEST_ATTR", "CODES_METRICS", "CODES_SET",
+    "COLLAPSED_COLUMN", "DEFAULT_MAIN_PATH_LABEL", "DISTRIBUTION_METRICS",
+    "DISTRIBUTION_PREFIX", "DUALITY_INPUT_COLUMNS", "EXTRA_PATH_LABELS", "EXTRA_PATH_PREFIX",
+    "FD_LABEL", "FLAG_COLUMNS", "GENERATION_SETS", "HEADERS_ATTR", "HIGHER_IS_BETTER",
+    "INTERPOLATION_METRICS", "INTERPOLATION_PATHS_COLUMNS", "MAIN_INTERPOLATION_SET",
+    "METRIC_LABELS", "PATH_NAME_LABELS", "RECONSTRUCTION_METRICS", "REFERENCE_DIR", "REGIMES",
+    "REGIME_RULE", "REGISTRY_MODELS", "SAMPLER_LABELS", "SCALE_FREE_METRICS",
+    "SCALE_FREE_TABLE_METRICS", "SETTING_COLUMN", "STUDY_COLUMNS", "STUDY_CORRELATIONS",
+    "STUDY_FAMILIES", "STUDY_NAME_TO_REGISTRY", "STUDY_TABLE_I", "STUDY_TABLE_II",
+    "TABLE_II_COLUMNS", "TABLE_IV_COLUMNS", "TABLE_I_COLUMNS", "TABLE_V_COLUMNS",
+    "UNDEFINED_COLUMN", "add_model_flags", "arrow", "assign_regimes", "best_mask", "bonferroni",
+    "ci_halfwidth_normal", "ci_halfwidth_t", "codes_n_statement", "codes_summary",
+    "collapse_statement", "collapsed_models", "combined_rank", "compare_with_study",
+    "confidence_intervals", "display_header", "display_view", "duality_input", "failed_runs",
+    "format_mean_std", "generation_summary", "has_values", "headline_lines",
+    "identical_study_rows", "interpolation_paths_table", "load_study_tables", "main_path_label",
+    "metric_correlations", "metric_table", "model_flags", "model_means", "n_statement",
+    "pareto_mask", "pearson", "rank_agreement", "run_summary", "sample_title", "save_table",
+    "scale_free_summary", "significance_across_seeds", "significance_per_item",
+    "study_identity_flags", "study_values", "summarise", "summarise_items", "summary_long",
+    "table_codes", "table_generation", "table_iii", "table_interpolation",
+    "table_reconstruction", "table_scale_free", "to_latex", "to_markdown",
+    "undefined_statement", "value_in_interval",
 ]  # fmt: skip

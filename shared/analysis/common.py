@@ -14,6 +14,13 @@ BASELINE = "VAE"
 ALPHA = 0.05
 RECONSTRUCTION_METRICS: tuple[str, ...] = ("ssim", "mse", "psnr", "mae")
 INTERPOLATION_METRICS: tuple[str, ...] = ("piq", "iss", "issim")
+#: Beyond the study (schema v2, docs/PROTOCOL.md#10-beyond-the-study): interpolation metrics free
+#: of the path's scale (``shared.metrics.SCALE_FREE_METRICS``; path_excess NaN where undefined),
+#: the distribution metrics of each sampler's images (eval sets ``distribution_<set>``) and what
+#: the mean codes know about the digit (eval set ``codes``).
+SCALE_FREE_METRICS: tuple[str, ...] = ("endpoint_distance", "path_excess", "step_cv")
+DISTRIBUTION_METRICS: tuple[str, ...] = ("fd", "precision", "recall")
+CODES_METRICS: tuple[str, ...] = ("probe_accuracy", "kmeans_accuracy")
 
 REGISTRY_MODELS: tuple[str, ...] = catalogue.MODEL_NAMES  # the study's 22 (shared.catalogue)
 
@@ -27,6 +34,14 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "mae": False,
     "piq": False,
     "iss": False,
+    # beyond the study; endpoint_distance is a scale, neither better nor worse: no entry
+    "path_excess": False,
+    "step_cv": False,
+    "fd": False,
+    "precision": True,
+    "recall": True,
+    "probe_accuracy": True,
+    "kmeans_accuracy": True,
 }
 
 #: Display names of the metrics.
@@ -39,6 +54,14 @@ METRIC_LABELS: dict[str, str] = {
     "piq": "PIQ",
     "iss": "ISS",
     "issim": "I-SSIM",
+    "endpoint_distance": "endpoint distance",
+    "path_excess": "path excess",
+    "step_cv": "step CV",
+    "fd": "FD (MNIST-classifier features)",
+    "precision": "precision",
+    "recall": "recall",
+    "probe_accuracy": "linear-probe accuracy",
+    "kmeans_accuracy": "k-means accuracy",
 }
 
 

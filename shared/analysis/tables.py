@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +35,17 @@ def arrow(metric: str) -> str:
     return "↑" if HIGHER_IS_BETTER[metric] else "↓"
 
 
+def _with_arrow(header: str, higher_is_better: bool | None) -> str:
+    """The header with ↑/↓ right after the metric name, before the unit (None: no arrow)."""
+    if higher_is_better is None:
+        return header
+    name, sep, unit = header.partition(" (")
+    return f"{name} {'↑' if higher_is_better else '↓'}" + (f" ({unit}" if sep else "")
+
+
 def display_header(header: str, metric: str) -> str:
     """ "SSIM ↑", "MSE ↓ (×10³)": the arrow right after the metric name, before the unit."""
-    name, sep, unit = header.partition(" (")
-    return f"{name} {arrow(metric)}" + (f" ({unit}" if sep else "")
+    return _with_arrow(header, HIGHER_IS_BETTER[metric])
 
 
 def format_mean_std(
@@ -108,6 +115,8 @@ def _display_table(
     columns: dict[str, tuple[str, float, int, str]],
     rank_by: str,
     unbolded: Collection[str] = (),
+    directions: Mapping[str, bool | None] | None = None,
+    keep_unranked: bool = False,
 ) -> pd.DataFrame:
     """Rank models by one metric (direction from HIGHER_IS_BETTER, ties by name) and format.
 
@@ -115,10 +124,21 @@ def _display_table(
     (else :func:`n_statement` says it once, for the caption). ``attrs`` carry the headers with
     ↑/↓ and the best cell of each metric column (on the printed figures: ties all bold) for the
     Markdown and LaTeX writers; models in ``unbolded`` (collapsed ones) are never marked best.
+    ``directions``: column key -> higher is better (None: no arrow, never bold) where a key is
+    not a metric of HIGHER_IS_BETTER (e.g. "gmm_fd"); ``keep_unranked`` keeps models without a
+    value of ``rank_by`` (ranked last, by name) instead of dropping them.
     """
-    ascending = not HIGHER_IS_BETTER[rank_by]
-    ordered = summary.sort_values([f"{rank_by}_mean", "model"], ascending=[ascending, True])
-    ordered = ordered[ordered[f"{rank_by}_n"] > 0].reset_index(drop=True)
+
+    def higher(key: str) -> bool | None:
+        return directions[key] if directions is not None and key in directions else HIGHER_IS_BETTER[key]
+
+    ascending = not higher(rank_by)
+    ordered = summary.sort_values(
+        [f"{rank_by}_mean", "model"], ascending=[ascending, True], na_position="last"
+    )
+    if not keep_unranked:
+        ordered = ordered[ordered[f"{rank_by}_n"] > 0]
+    ordered = ordered.reset_index(drop=True)
     pooled = "n_items" in ordered.columns
     table = pd.DataFrame({"rank": np.arange(1, len(ordered) + 1), "model": ordered["model"]})
     headers, best = {}, {}
@@ -136,16 +156,30 @@ def _display_table(
         ]
         shown = [
             float(format(m * scale, f".{digits}{'e' if notation == 'sci' else 'f'}"))
-            if n > 0 and model not in unbolded
+            if n > 0 and model not in unbolded and not pd.isna(m)
             else np.nan
             for model, m, n in zip(ordered["model"], ordered[f"{metric}_mean"], ordered[f"{metric}_n"])
         ]
-        headers[header] = display_header(header, metric)
-        best[header] = best_mask(shown, HIGHER_IS_BETTER[metric])
+        direction = higher(metric)
+        headers[header] = _with_arrow(header, direction)
+        best[header] = [False] * len(shown) if direction is None else best_mask(shown, direction)
     if not n_statement(ordered):
         table["n (items × seeds)" if pooled else "n (seeds)"] = _row_n(ordered, list(columns))
     table.attrs[HEADERS_ATTR], table.attrs[BEST_ATTR] = headers, best
     return table
+
+
+def metric_table(
+    summary: pd.DataFrame,
+    columns: dict[str, tuple[str, float, int, str]],
+    rank_by: str,
+    unbolded: Collection[str] = (),
+    directions: Mapping[str, bool | None] | None = None,
+) -> pd.DataFrame:
+    """A display table like Tables I and II for any summary (``{key}_mean/_std/_n`` columns):
+    ranked by ``rank_by`` (models without it last), headers with ↑/↓ from ``directions`` or
+    HIGHER_IS_BETTER, the best value of each column bold (never a model in ``unbolded``)."""
+    return _display_table(summary, columns, rank_by, unbolded, directions, keep_unranked=True)
 
 
 def table_reconstruction(summary: pd.DataFrame, unbolded: Collection[str] = ()) -> pd.DataFrame:
