@@ -1,4 +1,5 @@
-"""Figures of the benchmark (the study's Figs 1-6, t-SNE of latent codes, training curves).
+"""Figures of the benchmark (the study's Figs 1-6, t-SNE of latent codes, training curves; beyond
+the study: metric scatters, the raw vs scale-free duality panels, grids of generated digits).
 
 Every function builds a :class:`matplotlib.figure.Figure` directly, without pyplot: files are
 rendered by Agg whatever the active backend, nothing opens a window, no global figure state leaks
@@ -237,12 +238,15 @@ def collapsed_in(frame: pd.DataFrame, collapsed: Collection[str] | None = None) 
     return set(frame.loc[flag.astype(bool), "model"])
 
 
-def _scatter_collapsed(ax: Axes, data: pd.DataFrame, label: str) -> None:
+def _scatter_collapsed(
+    ax: Axes, data: pd.DataFrame, label: str, x: str = "piq", y: str = "ssim", x_scale: float = 1e3,
+    y_scale: float = 1.0,
+) -> None:  # fmt: skip
     """Grey hollow markers for collapsed models, so they are visibly set apart from the rest."""
     if len(data):
         ax.scatter(
-            data["piq"] * 1e3,
-            data["ssim"],
+            data[x] * x_scale,
+            data[y] * y_scale,
             facecolors="none",
             edgecolors=COLLAPSED_GREY,
             linewidths=1.5,
@@ -508,6 +512,121 @@ def _relative(loss: Sequence[float]) -> np.ndarray:
     finite = values[np.isfinite(values)]
     first = abs(finite[0]) if len(finite) else 0.0
     return values / first if first > 0 else values
+
+
+# --------------------------------------------------------------------------- beyond the study
+
+
+def plot_metric_scatter(
+    data: pd.DataFrame,
+    x: str,
+    y: str,
+    caption: str,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    x_scale: float = 1.0,
+    y_scale: float = 1.0,
+    collapsed: Collection[str] | None = None,
+) -> Figure:
+    """One point per model (``data``: model, ``x``, ``y``; rows with a missing value dropped),
+    Pearson r and two-sided p (of every model, as Fig 5) in the one-line title, labels placed by
+    adjustText; collapsed models (see :func:`collapsed_in`) as grey hollow markers."""
+    data = data[["model", x, y]].dropna()
+    r, p = pearson(data[x], data[y])
+    grey = data["model"].isin(collapsed_in(data, collapsed))
+    fig = _figure(7.5, 5.5)
+    ax = fig.subplots()
+    ax.scatter(data.loc[~grey, x] * x_scale, data.loc[~grey, y] * y_scale, color=POINT_COLOUR, zorder=3)
+    _scatter_collapsed(ax, data[grey], "collapsed (still counted in r)", x, y, x_scale, y_scale)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if grey.any():
+        ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
+    ax.grid(alpha=0.3)
+    _title(fig, f"{title}: r = {r:.2f}, p = {p:.2g}, n = {len(data)}", caption)
+    _label_points(ax, data[x] * x_scale, data[y] * y_scale, data["model"])
+    return fig
+
+
+def plot_duality(
+    data: pd.DataFrame,
+    panels: Sequence[Mapping[str, object]],
+    caption: str,
+    title: str = "Raw vs scale-free smoothness against SSIM",
+    collapsed: Collection[str] | None = None,
+) -> Figure:
+    """The duality test drawn: one panel per smoothness metric, SSIM (y) against it (x), one
+    point per model. Each of ``panels`` gives ``metric``, ``label`` (x axis), ``scale`` and the
+    test's ``r``, ``p``, ``n`` (shown in the panel title); collapsed models are grey hollow
+    markers, left out of r (as the duality test leaves them out)."""
+    grey_models = collapsed_in(data, collapsed)
+    fig = _figure(6.0 * len(panels), 5.2)
+    axes = _grid_axes(fig, len(panels), len(panels), sharey=True)
+    for ax, panel in zip(axes, panels, strict=True):
+        metric, scale = str(panel["metric"]), float(panel.get("scale", 1.0))
+        rows = data[["model", "ssim", metric]].dropna()
+        grey = rows["model"].isin(grey_models)
+        ax.scatter(rows.loc[~grey, metric] * scale, rows.loc[~grey, "ssim"], color=POINT_COLOUR, zorder=3)
+        _scatter_collapsed(ax, rows[grey], "collapsed (left out of r)", metric, "ssim", scale)
+        ax.set_xlabel(str(panel["label"]))
+        ax.set_title(
+            f"SSIM vs {panel['name']}: r = {float(panel['r']):.2f}, p = {float(panel['p']):.2g}, "
+            f"n = {int(panel['n'])}",
+            fontsize=10,
+        )
+        ax.grid(alpha=0.3)
+        if grey.any():
+            ax.legend(fontsize=8, loc="best")
+    axes[0].set_ylabel("SSIM (higher = better)")
+    _title(fig, title, caption)
+    for ax, panel in zip(axes, panels, strict=True):
+        metric, scale = str(panel["metric"]), float(panel.get("scale", 1.0))
+        rows = data[["model", "ssim", metric]].dropna()
+        _label_points(ax, rows[metric] * scale, rows["ssim"], rows["model"])
+    return fig
+
+
+def plot_sample_grids(
+    grids: Mapping[str, np.ndarray],
+    caption: str,
+    title: str,
+    n_images: int = 8,
+    ncols: int = 2,
+) -> Figure:
+    """Generated digits of many models: per model (``grids``: label -> images [n, 28, 28] in
+    [0, 1]) one row of its first ``n_images``, labelled on the left; models fill ``ncols``
+    columns, row by row, in the order given."""
+    ncols = max(1, min(ncols, len(grids)))
+    nrows = -(-len(grids) // ncols)
+    fig = _figure((0.75 * n_images + 1.6) * ncols, 0.8 * nrows + 0.7)
+    axes = fig.subplots(nrows, ncols * n_images, squeeze=False)  # one grid: every image the same size
+    for ax in axes.ravel():
+        ax.set_visible(False)
+    for i, (label, images) in enumerate(grids.items()):
+        row, first = divmod(i, ncols)
+        cells = axes[row, first * n_images : (first + 1) * n_images]
+        for c, ax in enumerate(cells):
+            if c < len(images):
+                ax.set_visible(True)
+                _image(ax, images[c])
+        cells[0].set_visible(True)
+        cells[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    _title(fig, title, caption)
+    return fig
+
+
+def plot_samples(images: np.ndarray, caption: str, title: str, ncols: int = 8) -> Figure:
+    """One model's generated digits (``images`` [n, 28, 28] in [0, 1]) as a grid of ``ncols``
+    columns (64 samples: 8 × 8)."""
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig = _figure(0.75 * ncols + 0.4, 0.75 * nrows + 0.6)
+    for ax, img in zip(_grid_axes(fig, n, ncols), images, strict=True):
+        _image(ax, img)
+    _title(fig, title, caption)
+    return fig
 
 
 # --------------------------------------------------------------------------- selection
