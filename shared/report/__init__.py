@@ -26,13 +26,35 @@ the study also say which study setting a model does not use (``setting differs f
 Tables I, II and every other table use each model's main interpolation path; the extra paths some
 models store (SVAE's chord, VQ-VAE's re-quantised frames) appear only in ``interpolation_paths``.
 
+Beyond the study (results schema v2, docs/PROTOCOL.md#10-beyond-the-study): Table IV (generation:
+FD in the MNIST classifier's features, never called FID, precision and recall per sampler), Table V
+(linear probe and k-means on the mean codes), raw vs scale-free smoothness, the duality test and
+its generated conclusion (:func:`duality_conclusion`), and the figures built on them. Results
+written before schema v2 lack those blocks: the steps are then skipped with a note.
+
 The modules: :mod:`.core` (Report, Output, loading, what is missing, captions), :mod:`.steps` (the
 ``@step`` decorator and registry, writing and displaying outputs), :mod:`.tables` and
-:mod:`.figures` (the steps) and :mod:`.build` (everything at once, the index).
+:mod:`.figures` (the study's steps), :mod:`.beyond_tables` and :mod:`.beyond_figures` (the steps
+beyond the study) and :mod:`.build` (everything at once, the index).
 """
 
 from __future__ import annotations
 
+from shared.report.beyond_figures import (
+    N_SAMPLE_IMAGES,
+    fig_duality,
+    fig_fd_vs_ssim,
+    fig_probe_vs_piq,
+    fig_samples,
+)
+from shared.report.beyond_tables import (
+    FD_DISCLAIMER,
+    duality_conclusion,
+    duality_test,
+    table_iv,
+    table_scale_free,
+    table_v,
+)
 from shared.report.build import FIGURE_STEPS, TABLE_STEPS, build_report, index
 from shared.report.core import (
     DEFAULT_FIGURES_DIR,
@@ -90,7 +112,9 @@ from shared.report.tables import (
 )
 
 __all__ = [
-    "DEFAULT_FIGURES_DIR", "DEFAULT_RESULTS_DIR", "DEFAULT_TABLES_DIR", "FIGURE_STEPS", "FULL",
+    "DEFAULT_FIGURES_DIR", "DEFAULT_RESULTS_DIR", "DEFAULT_TABLES_DIR", "FD_DISCLAIMER",
+    "FIGURE_STEPS", "FULL", "N_SAMPLE_IMAGES", "duality_conclusion", "duality_test", "fig_duality",
+    "fig_fd_vs_ssim", "fig_probe_vs_piq", "fig_samples", "table_iv", "table_scale_free", "table_v",
     "HOW_TO_PRODUCE", "INTERP", "MAX_TSNE_MODELS", "N_DIGITS", "N_REPRESENTATIVES", "PATHS_CAPTION",
     "PROJECT_ROOT", "PROTOCOL", "STEPS", "TABLE_STEPS", "TSNE_POINTS", "Built", "Output", "Report",
     "Skip", "Step", "build_report", "caption", "confidence_intervals", "correlations", "coverage",

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from shared.report import beyond_figures as _beyond_figures  # noqa: F401  (beyond the study)
+from shared.report import beyond_tables as _beyond_tables  # noqa: F401  (beyond the study)
 from shared.report import figures as _figures  # noqa: F401  (registers the figure steps)
 from shared.report import tables as _tables  # noqa: F401  (registers the table steps)
 from shared.report.core import Report, load_report

@@ -306,12 +306,21 @@ def describe(rows: pd.DataFrame) -> str:
     )
 
 
-def caption(rep: Report, eval_set: str | Iterable[str] | None = None, ok_only: bool = True) -> str:
+def caption(
+    rep: Report,
+    eval_set: str | Iterable[str] | None = None,
+    ok_only: bool = True,
+    metrics: Iterable[str] | None = None,
+) -> str:
     """The caption of a table or figure built from ``eval_set`` (one or several; None: all ok
-    runs / all runs)."""
+    runs / all runs); with ``metrics``, only the runs that have one of them there (e.g. the
+    scale-free interpolation metrics, which older runs lack)."""
     if eval_set is not None:
         sets = [eval_set] if isinstance(eval_set, str) else list(eval_set)
-        used = rep.metrics.loc[rep.metrics["eval_set"].isin(sets), ["model", "seed"]].drop_duplicates()
+        chosen = rep.metrics["eval_set"].isin(sets)
+        if metrics is not None:
+            chosen &= rep.metrics["metric"].isin(list(metrics)) & rep.metrics["value"].notna()
+        used = rep.metrics.loc[chosen, ["model", "seed"]].drop_duplicates()
         keys = set(zip(used["model"], used["seed"].astype(int)))
         rows = rep.runs[[(m, int(s)) in keys for m, s in zip(rep.runs["model"], rep.runs["seed"])]]
     else:

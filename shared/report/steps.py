@@ -74,10 +74,41 @@ def needs_baseline(rep: Report) -> str | None:
     return None
 
 
+BEYOND_NOTE = (
+    "results written before schema v2 (docs/PROTOCOL.md#10-beyond-the-study) do not have them; "
+    "re-evaluating the stored weights (shared.reevaluate) adds them"
+)
+
+
+def needs_generation(rep: Report) -> str | None:
+    """A successful run with generation metrics (``metrics.generation``, schema v2)."""
+    sets = [f"{A.DISTRIBUTION_PREFIX}{s}" for s in A.GENERATION_SETS]
+    if not A.has_values(rep.metrics, sets, A.DISTRIBUTION_METRICS):
+        return f"no run has the generation metrics (metrics.generation): {BEYOND_NOTE}"
+    return None
+
+
+def needs_codes(rep: Report) -> str | None:
+    """A successful run with the codes metrics (``metrics.codes``, schema v2)."""
+    if not A.has_values(rep.metrics, [A.CODES_SET], ("probe_accuracy", "kmeans_accuracy")):
+        return f"no run has the codes metrics (metrics.codes): {BEYOND_NOTE}"
+    return None
+
+
+def needs_scale_free(rep: Report) -> str | None:
+    """A successful run with the scale-free interpolation metrics (schema v2)."""
+    if not A.has_values(rep.metrics, ["interpolation"], A.SCALE_FREE_METRICS):
+        return f"no run has the scale-free interpolation metrics ({', '.join(A.SCALE_FREE_METRICS)}): {BEYOND_NOTE}"
+    return None
+
+
 RUNS = (needs_runs,)
 METRICS = (needs_metrics,)
 MEANS = (needs_metrics, needs_ssim_and_piq)
 BASELINE = (needs_metrics, needs_baseline)
+GENERATION = (needs_metrics, needs_generation)
+CODES = (needs_metrics, needs_codes)
+SCALE_FREE = (needs_metrics, needs_scale_free)
 
 
 # --------------------------------------------------------------------------- the registry
