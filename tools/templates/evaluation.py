@@ -18,7 +18,9 @@ format in `shared/results.py`, loaded by a safe reader that refuses anything but
 builds the study's tables and figures from them: Tables I–III, significance against the VAE
 baseline, 95% confidence intervals, correlations between metrics, a model-by-model comparison
 with the study's published figures, a run summary, Figs 1–6, t-SNE of latent codes and training
-curves.
+curves; then, beyond the study, Table IV (generation: FD in the MNIST classifier's features,
+precision, recall), Table V (what the codes know), scale-free smoothness and the duality test with
+its generated conclusion, and their figures.
 
 - **Tables** go to `tables/` (CSV at full precision, Markdown and LaTeX, each with its caption);
   Tables I and II also as `*_values.csv` (the numbers behind "mean ± std").
@@ -193,6 +195,71 @@ Mean codes of up to 1,000 fixed test images per model, embedded by scikit-learn'
 else up to four chosen like the figures above.
 """
 
+BEYOND_MD = """
+## Beyond the study
+
+The study measures reconstructions and interpolations only. Every run of this project also stores
+(results schema v2; [protocol §10](../docs/PROTOCOL.md#10-beyond-the-study)) how well the model
+*generates* new digits, what its mean codes *know* about the digit, and how smooth its
+interpolations are once their *scale* is taken out. Results written before these metrics existed
+lack them: each table or figure below then says so instead of being built.
+"""
+
+TABLE_IV_MD = """
+### Table IV: generation
+
+Two samplers per model: its **prior** (what it was trained to match; the `prior` column says which:
+N(0, I) for most, VAMP's pseudo-input mixture, the uniform sphere for SVAE; **VQ-VAE learns no
+prior**, so its "prior" is the training-set code frequencies drawn position by position; AE, RAE-L2
+and RAE-GP have none) and a 10-component **Gaussian mixture (GMM)** fitted to the training images'
+mean codes, which every model has. Their images are compared with the test images in the features
+of the project's own MNIST classifier: **FD (MNIST-classifier features)**, the Fréchet distance of
+Gaussians fitted to those features (lower = closer), is *not* FID and not comparable with Inception
+FID values; **precision** (share of generated digits that fall on the real digits' manifold:
+fidelity) and **recall** (share of real digits the generated ones cover: diversity) use k-nearest-
+neighbour balls. The mean-code reconstructions of the test images give the FD a decoder reaches
+from real codes: the reference. The caption names the feature network, k and the set sizes.
+"""
+
+TABLE_V_MD = """
+### Table V: what the codes know
+
+Judged on the encoder's mean codes of the test images, not on any image: **linear-probe accuracy**
+(a logistic regression trained on the training codes predicts the digit of each test code: is the
+digit linearly decodable?) and **k-means accuracy** (10 clusters on the test codes, each matched to
+one digit by the Hungarian algorithm: do the digits form clumps without being told the labels?),
+mean ± std over the k-means restarts. Chance is about 0.1.
+"""
+
+SCALE_FREE_MD = """
+### Smoothness without the scale
+
+PIQ and ISS grow with the distance the frames travel: a sharper model moves further between the
+same two digits, which raises PIQ without making the path any less smooth. **Endpoint distance**
+(mean over pixels of (f_K − f_1)²) is that scale; **path excess** = PIQ ÷ the PIQ of the straight
+constant-speed pixel morph between the same end frames (≥ 1; 1 = that morph) and **step CV** (how
+unevenly the path is paced; 0 = constant speed) do not change when every frame's deviation is
+scaled. Path excess is undefined where the two end frames are identical; the caption counts them.
+"""
+
+DUALITY_MD = """
+### The duality test
+
+Does "better reconstructions, rougher interpolations" (the study's SSIM–PIQ correlation) survive
+when smoothness is measured scale-free? Across the models that did not collapse: Pearson r of SSIM
+(the protocol's, as in Table I) against PIQ and ISS (raw), path excess and step CV (scale-free), and
+the partial correlations of SSIM with PIQ and with path excess given endpoint distance. The
+paragraph after the table is **generated from its numbers** (`shared.analysis.duality`), not typed in.
+"""
+
+BEYOND_FIGURES_MD = """
+### Figures beyond the study
+
+The duality drawn (SSIM against PIQ beside SSIM against path excess, the test's r and p in the
+panel titles), FD of the GMM sampler's digits against SSIM, linear-probe accuracy against PIQ, and
+the first 8 generated digits of every model per sampler (from its lowest available seed).
+"""
+
 END_MD = """
 ## What was built
 
@@ -248,6 +315,22 @@ def cells() -> list[tuple[str, str]]:
         ("markdown", TSNE_MD),
         ("code", _display("report.fig_tsne(rep, tsne_models)")),
         ("code", _display("report.fig_training_curves(rep)")),
+        ("markdown", BEYOND_MD),
+        ("markdown", TABLE_IV_MD),
+        ("code", _display("report.table_iv(rep)")),
+        ("markdown", TABLE_V_MD),
+        ("code", _display("report.table_v(rep)")),
+        ("markdown", SCALE_FREE_MD),
+        ("code", _display("report.table_scale_free(rep)")),
+        ("markdown", DUALITY_MD),
+        ("code", _display("report.duality_test(rep)")),
+        ("code", "display(Markdown(report.duality_conclusion(rep)))"),
+        ("markdown", BEYOND_FIGURES_MD),
+        ("code", _display("report.fig_duality(rep)")),
+        ("code", _display("report.fig_fd_vs_ssim(rep)")),
+        ("code", _display("report.fig_probe_vs_piq(rep)")),
+        ("code", _display('report.fig_samples(rep, "prior")')),
+        ("code", _display('report.fig_samples(rep, "gmm")')),
         ("markdown", END_MD),
         ("code", "report.index(rep)"),
     ]

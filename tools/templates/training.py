@@ -174,6 +174,29 @@ if ev is not None:
     plotting.show(fig)
 """,
         ),
+        (
+            "markdown",
+            "### Beyond the study ([protocol §10](../docs/PROTOCOL.md#10-beyond-the-study))\n\n"
+            "Digits generated from the model's prior (where it has one) and from a Gaussian mixture "
+            "fitted to its training codes; FD is in the features of the project's MNIST classifier "
+            "(not Inception FID); the probe and k-means judge the mean codes of the test images.",
+        ),
+        (
+            "code",
+            """
+if ev is not None:
+    from shared import analysis
+
+    generation = ev["metrics"].get("generation")
+    for sampler in ("prior", "gmm"):
+        images = ev["samples"].get(f"generated_{sampler}")
+        if images is not None:
+            title = analysis.sample_title(MODEL, sampler, generation, len(images))
+            plotting.show(plotting.plot_samples(images, caption=caption, title=title))
+    for line in analysis.headline_lines(ev["metrics"]):
+        print(line)
+""",
+        ),
         ("markdown", "## Save"),
         (
             "code",
