@@ -47,8 +47,19 @@ TABLES = (
     "rank_agreement_with_study",
     "identical_rows",
     "pareto_regimes",
+    "table_iv_generation",
+    "table_v_codes",
+    "table_scale_free_smoothness",
+    "duality_test",
 )
-VALUES_TABLES = ("table_i_reconstruction_protocol", "table_i_reconstruction_full", "table_ii_interpolation")
+VALUES_TABLES = (
+    "table_i_reconstruction_protocol",
+    "table_i_reconstruction_full",
+    "table_ii_interpolation",
+    "table_iv_generation",
+    "table_v_codes",
+    "table_scale_free_smoothness",
+)
 FIGURES = (
     "fig1_reconstructions",
     "fig2_ssim_by_family",
@@ -58,6 +69,11 @@ FIGURES = (
     "fig6_pareto",
     "latent_tsne",
     "training_curves",
+    "fig_duality",
+    "fig_fd_vs_ssim",
+    "fig_probe_vs_piq",
+    "fig_samples_prior",
+    "fig_samples_gmm",
 )
 
 pytestmark = pytest.mark.slow

@@ -55,7 +55,9 @@ def test_every_report_figure_has_a_short_one_line_title_and_its_caption_beside_i
 ) -> None:
     shown: list = []
     monkeypatch.setattr("IPython.display.display", lambda *objs, **_: shown.extend(objs))
-    outs = [step.func(rep, **kwargs) for step in STEPS if step.kind == "figure" for kwargs in step.calls]
+    # the figures beyond the study need schema-v2 blocks this fixture lacks: tests/test_beyond_report.py
+    study = [s for s in STEPS if s.kind == "figure" and s.func.__module__ != "shared.report.beyond_figures"]
+    outs = [step.func(rep, **kwargs) for step in study for kwargs in step.calls]
     assert len(outs) >= 8 and all(out.built for out in outs), [(o.name, o.note) for o in outs if not o.built]
     for out in outs:
         title = out.figure.get_suptitle()
