@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -27,12 +28,20 @@ ROOT = experiment.PROJECT_ROOT
 NOTEBOOKS = ROOT / "notebooks"
 
 
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit: a larger one crashes every notebook
+
+
+def _refuse(message: str) -> None:
+    """One line on stderr and exit status 2 (no usage dump, no traceback)."""
+    sys.stderr.write(f"run_all.sh: error: {message} (see ./run_all.sh --help)\n")
+    raise SystemExit(2)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Bad flags: one line on stderr and exit status 2 (no usage dump)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"run_all.sh: error: {message} (see ./run_all.sh --help)\n")
-        raise SystemExit(2)
+        _refuse(message)
 
 
 def _seed_list(text: str) -> list[int]:
@@ -42,6 +51,9 @@ def _seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
     if not seeds:
         raise argparse.ArgumentTypeError("no seeds given")
+    outside = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if outside:
+        raise argparse.ArgumentTypeError(f"seeds must be in [0, {MAX_SEED}], got {outside[0]}")
     return seeds
 
 
@@ -62,6 +74,39 @@ def _check_data(p: OneLineParser, args: argparse.Namespace) -> None:
         p.error(str(exc))
     if folder is None and args.profile == "paper":
         p.error("the paper profile needs full MNIST: pass --data-dir or set MNIST_DIR")
+    args.mnist_folder = folder
+
+
+def check_data_content(folder: Path | None) -> None:
+    """Read the MNIST files the notebooks will read (about a second): a truncated or swapped file
+    raises :class:`shared.data.DataError` here, once, instead of crashing every notebook."""
+    if folder is not None:
+        data.check_idx_folder(folder)
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be created and written to, or None. The nearest existing folder on its
+    path is probed with a temporary file (root, ACLs and read-only mounts all answer truthfully)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"{existing} is not writable ({exc.strerror})"
+    return None
+
+
+def _check_output_dirs(p: OneLineParser, args: argparse.Namespace) -> None:
+    """Every folder the batch writes to must be a folder we can write (one line, not a traceback)."""
+    for what, folder in output_dirs(args.profile, args.results_dir).items():
+        problem = _unwritable(folder)
+        if problem:
+            flag = f"--results-dir {args.results_dir}" if args.results_dir else f"{what} folder {folder}"
+            p.error(f"{flag}: {problem}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -103,6 +148,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not Path(env_dir).is_dir():
             p.error(f"MNIST_DIR={env_dir}: no such folder")
         os.environ["MNIST_DIR"] = str(Path(env_dir).resolve())
+    _check_output_dirs(p, args)
     _check_data(p, args)
     if args.device == "cuda":
         import torch
@@ -301,6 +347,10 @@ def summary_table(outcomes: list[Outcome]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:  # after parse_args: a flag error needs no data read
+        check_data_content(args.mnist_folder)
+    except data.DataError as exc:
+        _refuse(f"MNIST files unusable: {exc}")
     seeds = args.seeds or list(experiment.get_profile(args.profile).seeds)
     dirs = output_dirs(args.profile, args.results_dir)
     for d in dirs.values():

@@ -128,9 +128,9 @@ def _resolve_idx_dir(folder: Path) -> Path | None:
     return None
 
 
-def load_idx_folder(folder: str | Path) -> MNISTSplits:
-    """Read the four IDX files of ``folder`` and split them 50k / 10k / 10k."""
-    folder = Path(folder)
+def _read_idx_parts(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``part -> (uint8 images, uint8 labels)`` of the four IDX files, each checked: a readable
+    gzip, the right magic number, as many bytes as its header announces, the split's count."""
     parts = {}
     for part in ("train", "test"):
         images = read_idx_images(folder / IMAGE_FILES[part])
@@ -141,6 +141,20 @@ def load_idx_folder(folder: str | Path) -> MNISTSplits:
                 f"expected {EXPECTED_COUNTS[part]} of each"
             )
         parts[part] = (images, labels)
+    return parts
+
+
+def check_idx_folder(folder: str | Path) -> None:
+    """Raise :class:`DataError` naming the file unless the four IDX files of ``folder`` are
+    intact (what :func:`load_idx_folder` checks, without building the tensors): a truncated file,
+    or one swapped for another (test images as training images, labels as images), is refused."""
+    _read_idx_parts(Path(folder))
+
+
+def load_idx_folder(folder: str | Path) -> MNISTSplits:
+    """Read the four IDX files of ``folder`` and split them 50k / 10k / 10k."""
+    folder = Path(folder)
+    parts = _read_idx_parts(folder)
     (tr_x, tr_y), (te_x, te_y) = parts["train"], parts["test"]
     return MNISTSplits(
         train_x=_to_images(tr_x[:N_TRAIN_FULL]),

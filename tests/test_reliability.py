@@ -3,9 +3,18 @@ crash or a failed save could lose."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import pytest
 
-from shared import batch
+from shared import batch, data
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _refused(capsys, argv: list[str]) -> str:
@@ -31,3 +40,120 @@ def test_all_still_means_the_22_models():
     from shared import registry
 
     assert batch.parse_args(["--models", "all"]).models == list(registry.MODEL_NAMES)
+
+
+# ---------------------------------------------------------------- item 6: checked up front
+
+
+def test_a_results_dir_that_is_a_file_is_refused(capsys, tmp_path):
+    target = tmp_path / "results.txt"
+    target.write_text("not a folder")
+    assert "is a file" in _refused(capsys, ["--results-dir", str(target)])
+    assert "is a file" in _refused(capsys, ["--results-dir", str(target / "below")])
+
+
+_PR_CAPBSET_DROP, _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 24, 1, 2  # linux/prctl.h, capability.h
+
+
+def _drop_root_override() -> None:
+    """In the child, before exec: without CAP_DAC_OVERRIDE root obeys permission bits too."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def _run_without_write_override(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    """Run ``cmd`` so that a read-only folder is read-only to it, even when the tests run as root."""
+    if os.geteuid() != 0:
+        return subprocess.run(cmd, **kw)
+    try:
+        return subprocess.run(cmd, preexec_fn=_drop_root_override, **kw)
+    except subprocess.SubprocessError as exc:  # no CAP_SETPCAP: cannot take root's override away
+        pytest.skip(f"cannot drop root's permission override here ({exc})")
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_a_read_only_results_dir_is_refused(below):
+    folder = Path(tempfile.mkdtemp(prefix="readonly-results-"))  # /tmp: reachable by 'nobody'
+    try:
+        folder.chmod(0o555)
+        target = folder / "new" if below else folder
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        proc = _run_without_write_override(
+            [sys.executable, "-m", "shared.batch", "--models", "VAE", "--results-dir", str(target)],
+            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert len(proc.stderr.strip().splitlines()) == 1 and "not writable" in proc.stderr, proc.stderr
+        assert proc.stdout == "" and list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)
+
+
+@pytest.fixture()
+def mnist_copy(mnist_dir, tmp_path) -> Path:
+    """A folder of links to the four real MNIST files: a test replaces the one it damages."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in (*data.IMAGE_FILES.values(), *data.LABEL_FILES.values()):
+        (folder / name).symlink_to(mnist_dir / name)
+    return folder
+
+
+def _damage_truncated(folder: Path) -> None:
+    name = data.IMAGE_FILES["train"]
+    raw = (folder / name).read_bytes()
+    (folder / name).unlink()
+    (folder / name).write_bytes(raw[: len(raw) // 2])
+
+
+def _damage_test_images_as_train(folder: Path) -> None:
+    (folder / data.IMAGE_FILES["train"]).unlink()
+    (folder / data.IMAGE_FILES["train"]).symlink_to((folder / data.IMAGE_FILES["test"]).resolve())
+
+
+def _damage_labels_for_images(folder: Path) -> None:
+    images, labels = folder / data.IMAGE_FILES["test"], folder / data.LABEL_FILES["test"]
+    a, b = images.resolve(), labels.resolve()
+    images.unlink(), labels.unlink()
+    images.symlink_to(b), labels.symlink_to(a)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (_damage_truncated, "not a readable gzip file"),
+        (_damage_test_images_as_train, "expected 60000"),
+        (_damage_labels_for_images, "magic number"),
+    ],
+)
+def test_damaged_mnist_files_stop_the_batch_before_any_notebook(
+    capsys, monkeypatch, tmp_path, mnist_copy, damage, message
+):
+    damage(mnist_copy)
+    started = []
+    monkeypatch.setattr(batch, "run_batch", lambda runner, jobs: started.append(jobs) or [])
+    argv = ["--data-dir", str(mnist_copy), "--models", "VAE", "--results-dir", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as info:
+        batch.main([*argv, "--skip-evaluation"])
+    assert info.value.code == 2 and started == []
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err and "MNIST" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_intact_mnist_files_pass_the_content_check(mnist_copy):
+    batch.check_data_content(mnist_copy)  # no DataError
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999999", "4294967296", "-1", "42,-3"])
+def test_seeds_outside_the_generators_range_are_refused(capsys, text):
+    assert "[0, 4294967295]" in _refused(capsys, ["--seeds", text])
+
+
+def test_seeds_at_the_ends_of_the_range_are_accepted():
+    assert batch.parse_args(["--seeds", "0,4294967295"]).seeds == [0, 2**32 - 1]
