@@ -29,6 +29,7 @@ NOTEBOOKS = ROOT / "notebooks"
 
 
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit: a larger one crashes every notebook
+KERNEL_MEMORY = 700 * 2**20  # one notebook kernel at its peak (about 670 MB measured, CPU smoke/quick)
 
 
 def _refuse(message: str) -> None:
@@ -100,6 +101,40 @@ def _unwritable(folder: Path) -> str | None:
     return None
 
 
+def _cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available for new processes (Linux MemAvailable), else physical; None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def max_jobs() -> tuple[int, str]:
+    """How many notebook kernels this machine holds side by side, and why: one per CPU core and
+    one per ``KERNEL_MEMORY`` of available memory, whichever is fewer (never below one)."""
+    cores, memory = _cores(), _available_memory()
+    limit, why = cores, f"{cores} CPU core{'s' * (cores != 1)}"
+    if memory is not None:
+        by_memory = max(1, memory // KERNEL_MEMORY)
+        why += f", {memory / 2**30:.1f} GiB of available memory at ~{KERNEL_MEMORY / 2**30:.1f} GiB a kernel"
+        limit = min(limit, by_memory)
+    return limit, why
+
+
 def _check_output_dirs(p: OneLineParser, args: argparse.Namespace) -> None:
     """Every folder the batch writes to must be a folder we can write (one line, not a traceback)."""
     for what, folder in output_dirs(args.profile, args.results_dir).items():
@@ -122,7 +157,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--models", type=_model_list, default=list(registry.MODEL_NAMES), help="comma list (default: the 22)"
     )
     p.add_argument("--seeds", type=_seed_list, default=None, help="comma list (default: the profile's seeds)")
-    p.add_argument("--jobs", type=int, default=None, help="runs side by side (default: CPU cores, 4 on CUDA)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="runs side by side (default: CPU cores, 4 on CUDA; capped at what the cores and memory hold)",
+    )
     p.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (default: $MNIST_DIR)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
     p.add_argument(
@@ -134,6 +174,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
         p.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.jobs is not None:
+        limit, why = max_jobs()
+        if args.jobs > limit:
+            print(f"run_all: --jobs {args.jobs} capped at {limit} ({why})", flush=True)
+            args.jobs = limit
     missing = [m for m in args.models if not (NOTEBOOKS / f"{m}_training.ipynb").exists()]
     if missing:
         p.error(f"no notebook for {', '.join(missing)}: run python tools/make_notebooks.py --extra")
@@ -194,9 +239,9 @@ class Runner:
     def __init__(self, args: argparse.Namespace, dirs: dict[str, Path]):
         self.args, self.dirs = args, dirs
         self.children: set[subprocess.Popen] = set()
-        jobs = args.jobs or (4 if _uses_cuda(args.device) else (os.cpu_count() or 1))
+        jobs = args.jobs or min(4 if _uses_cuda(args.device) else _cores(), max_jobs()[0])
         self.jobs = jobs
-        self.threads = None if _uses_cuda(args.device) else max(1, (os.cpu_count() or 1) // jobs)
+        self.threads = None if _uses_cuda(args.device) else max(1, _cores() // jobs)
 
     def run_one(self, model: str, seed: int) -> Outcome:
         if not self.args.force and results.is_done(self.dirs["results"], model, seed, self.args.profile):

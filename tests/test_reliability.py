@@ -157,3 +157,30 @@ def test_seeds_outside_the_generators_range_are_refused(capsys, text):
 
 def test_seeds_at_the_ends_of_the_range_are_accepted():
     assert batch.parse_args(["--seeds", "0,4294967295"]).seeds == [0, 2**32 - 1]
+
+
+# ---------------------------------------------------------------- item 9: --jobs within the machine
+
+
+def test_too_many_jobs_are_capped_at_the_cores_with_a_note(capsys):
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    args = batch.parse_args(["--jobs", "1000"])
+    assert 1 <= args.jobs <= cores
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1 and f"--jobs 1000 capped at {args.jobs}" in out, out
+
+
+def test_jobs_are_capped_by_memory_too(capsys, monkeypatch):
+    monkeypatch.setattr(batch, "_available_memory", lambda: int(2.5 * batch.KERNEL_MEMORY))
+    monkeypatch.setattr(batch, "_cores", lambda: 16)
+    assert batch.parse_args(["--jobs", "8"]).jobs == 2
+    assert "memory" in capsys.readouterr().out
+    monkeypatch.setattr(batch, "_available_memory", lambda: batch.KERNEL_MEMORY // 2)
+    assert batch.parse_args(["--jobs", "8"]).jobs == 1  # never below one
+    dirs = batch.output_dirs("smoke", None)
+    assert batch.Runner(batch.parse_args(["--device", "cpu"]), dirs).jobs == 1  # the default too
+
+
+def test_jobs_the_machine_holds_are_kept_without_a_note(capsys):
+    assert batch.parse_args(["--jobs", "1"]).jobs == 1
+    assert capsys.readouterr().out == ""
