@@ -3,8 +3,6 @@ and hand-worked cases, and sanity checks in the MNIST classifier's feature space
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.linalg
@@ -201,12 +199,9 @@ def mnist_features(mnist_dir):
     0, 5, 10, ... and 1, 6, 11, ...: both span the cleaner first and the harder last 5,000, whose
     FD to each other is several times larger), of 2,000 uniform-noise images, and of the mean
     test image repeated 2,000 times (its features computed once: the network is deterministic)."""
-    classifier = pytest.importorskip("shared.classifier", reason="shared/classifier.py has not landed")
+    from shared import classifier
     from shared.data import load_mnist
 
-    weights = getattr(classifier, "WEIGHTS_PATH", None)
-    if weights is not None and not Path(weights).is_file():
-        pytest.skip(f"classifier weights not built yet: {weights}")
     net = classifier.load_classifier()
     test_x = load_mnist(mnist_dir).test_x
     noise = torch.rand(N_HALF, 1, 28, 28, generator=torch.Generator().manual_seed(0))
@@ -221,20 +216,29 @@ def mnist_features(mnist_dir):
 
 
 def test_fd_between_test_halves_is_small_and_far_below_noise_and_mean_image(mnist_features):
+    """Measured with mnist-lenet-840d8cf60ae8: halves 5.1 = 0.8 % of the total variance 652; noise 834
+    (165x), mean image 964 (190x)."""
     f = mnist_features
     halves = frechet_distance(f["a"], f["b"])
     total_variance = torch.cov(f["a"].double().T).trace().item()
     assert 0 < halves < 0.02 * total_variance
-    assert frechet_distance(f["a"], f["noise"]) > 20 * halves
-    assert frechet_distance(f["a"], f["mean"]) > 20 * halves
+    assert frechet_distance(f["a"], f["noise"]) > 50 * halves
+    assert frechet_distance(f["a"], f["mean"]) > 50 * halves
 
 
 def test_pr_of_the_test_set_with_itself_is_one(mnist_features):
     assert precision_recall(mnist_features["a"], mnist_features["a"]) == (1.0, 1.0)
 
 
-def test_pr_between_test_halves_is_high_and_zero_against_noise(mnist_features):
+def test_pr_between_test_halves_is_high(mnist_features):
+    """Measured 0.894 / 0.894: with k=3 two samples of one distribution score ~0.9, not 1."""
     precision, recall = precision_recall(mnist_features["a"], mnist_features["b"])
-    assert precision >= 0.9
-    assert recall >= 0.9
-    assert precision_recall(mnist_features["a"], mnist_features["noise"]) == (0.0, 0.0)
+    assert precision >= 0.85
+    assert recall >= 0.85
+
+
+def test_noise_and_the_mean_image_cover_none_of_the_test_set(mnist_features):
+    """Recall 0 for both. Their precision is high (0.995, 1.0: the tight clusters fall inside
+    outlying digits' large balls), which is why precision is never read alone; not asserted."""
+    for fake in ("noise", "mean"):
+        assert precision_recall(mnist_features["a"], mnist_features[fake])[1] == 0.0
