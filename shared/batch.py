@@ -170,6 +170,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--force", action="store_true", help="re-run runs that are already stored as ok")
     p.add_argument("--skip-evaluation", action="store_true", help="do not run the evaluation notebook")
+    p.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="recompute the metrics of the stored runs from their weights (no training), then report",
+    )
     p.add_argument("--debug-nan", default=None, help=argparse.SUPPRESS)  # test hook: this model's loss -> NaN
     args = p.parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
@@ -377,6 +382,21 @@ def run_evaluation(runner: Runner) -> Outcome:
     )
 
 
+def reevaluate_batch(args: argparse.Namespace, results_dir: Path, seeds: list[int]) -> list[Outcome]:
+    """--reevaluate: every stored run of the chosen models and seeds, from its weights (in this process)."""
+    from shared import reevaluate
+
+    device = "cuda" if _uses_cuda(args.device) else "cpu"
+    outcomes = []
+    for model in args.models:
+        start = time.perf_counter()
+        for m, seed, note in reevaluate.reevaluate(results_dir, [model], seeds, args.data_dir, device):
+            status = "ok" if note.startswith("re-evaluated") else "skipped"
+            outcomes.append(Outcome(m, seed, status, time.perf_counter() - start, note))
+            start = time.perf_counter()
+    return outcomes
+
+
 def summary_table(outcomes: list[Outcome]) -> str:
     lines = [f"{'model':<20} {'seed':>5}  {'status':<8} {'seconds':>8}  note", "-" * 72]
     for o in sorted(outcomes, key=lambda o: (o.model, o.seed)):
@@ -410,7 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     start = time.perf_counter()
     try:
-        outcomes = run_batch(runner, jobs)
+        outcomes = (
+            reevaluate_batch(args, dirs["results"], seeds) if args.reevaluate else run_batch(runner, jobs)
+        )
     except KeyboardInterrupt:
         return 130
     if not args.skip_evaluation:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared import latent, metrics, registry
+from shared import beyond_study, latent, metrics, registry
 from shared.collapse import collapse_verdict
 from shared.data import MNISTSplits
 
@@ -39,23 +39,35 @@ def _batched(fn, x: torch.Tensor, batch: int = BATCH) -> torch.Tensor:
     return torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
+def _mean_std(v: np.ndarray) -> tuple[float, float]:
+    """float64 mean and std (ddof 1) over the finite values (path excess is NaN where undefined)."""
+    finite = v[np.isfinite(v)] if np.isnan(v).any() else v
+    if len(finite) == 0:
+        return float("nan"), float("nan")
+    std = float(finite.std(ddof=1, dtype=np.float64)) if len(finite) > 1 else float("nan")
+    return float(finite.mean(dtype=np.float64)), std
+
+
 def _summarise(per_item: dict[str, torch.Tensor], key: str = "per_image") -> dict:
     """Per-item float32 arrays under ``key`` plus their float64 mean and std (ddof 1)."""
     arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in per_item.items()}
+    stats = {k: _mean_std(v) for k, v in arrays.items()}
     return {
         key: arrays,
-        "mean": {k: float(v.mean(dtype=np.float64)) for k, v in arrays.items()},
-        "std": {
-            k: float(v.std(ddof=1, dtype=np.float64)) if len(v) > 1 else float("nan")
-            for k, v in arrays.items()
-        },
+        "mean": {k: m for k, (m, _) in stats.items()},
+        "std": {k: sd for k, (_, sd) in stats.items()},
     }
 
 
-def reconstructions(model: nn.Module, x: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
-    """Mean-code and sampled reconstructions of ``x`` (sampling seeded by ``seed``)."""
+def reconstructions(
+    model: nn.Module, x: torch.Tensor, seed: int, codes: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Mean-code and sampled reconstructions of ``x`` (sampling seeded by ``seed``); ``codes``:
+    the mean codes of ``x`` when already computed."""
+    if codes is None:
+        codes = beyond_study.mean_codes(model, x)
     with torch.no_grad():
-        mean = _batched(lambda b: latent.decode(model, latent.encode_mean(model, b)), x)
+        mean = _batched(lambda z: latent.decode(model, z), codes)
     torch.manual_seed(seed)
     sampled = _batched(lambda b: latent.reconstruct_sampled(model, b), x)
     return {"mean": mean.float(), "sampled": sampled.float()}
@@ -100,19 +112,32 @@ def _interpolation_blocks(model: nn.Module, x: torch.Tensor, pairs: np.ndarray, 
     return frames, main, extra
 
 
+def _beyond_blocks(
+    model: nn.Module, splits: MNISTSplits, x: torch.Tensor, test_codes: torch.Tensor, recon: dict, seed: int
+) -> tuple[dict, dict]:
+    """``metrics.generation``, ``metrics.codes`` and the sample grids (docs/PROTOCOL.md#10-beyond-the-study)."""
+    train_x = splits.train_x.to(x.device).contiguous(memory_format=torch.channels_last)
+    train_codes = beyond_study.mean_codes(model, train_x)
+    generation, grids = beyond_study.generation_block(model, train_codes, x, recon, seed)
+    codes = beyond_study.codes_block(train_codes, splits.train_y, test_codes, splits.test_y, seed)
+    return {"generation": generation, "codes": codes}, grids
+
+
 def evaluate_model(
-    model: nn.Module, splits: MNISTSplits, seed: int, device: str | torch.device = "cpu"
+    model: nn.Module, splits: MNISTSplits, seed: int, device: str | torch.device = "cpu", beyond: bool = True
 ) -> dict:
-    """Metrics, evaluation indices and sample outputs of one trained model (schema v1 blocks).
+    """Metrics, evaluation indices and sample outputs of one trained model (schema v2 blocks).
 
     Model and images are put in channels_last memory format first, whatever training used:
     faster convolutions on CPU, and a model restored from a results file gives bit-identical
-    numbers (the format changes the float rounding).
+    numbers (the format changes the float rounding). ``beyond=False`` leaves out the blocks
+    beyond the study (generation, codes; benchmarks/beyond_cost.py measures what they cost).
     """
     model.to(device=device, memory_format=torch.channels_last).eval()
     x = splits.test_x.to(device).contiguous(memory_format=torch.channels_last)
     idx = evaluation_indices(len(x))
-    recon = reconstructions(model, x, seed)
+    test_codes = beyond_study.mean_codes(model, x)
+    recon = reconstructions(model, x, seed, test_codes)
     full = {kind: metrics.reconstruction_metrics(x, r) for kind, r in recon.items()}
     protocol = torch.as_tensor(idx["reconstruction"], device=x.device)
     rec_block = {}
@@ -122,8 +147,8 @@ def evaluate_model(
     spec = registry.get_spec(latent.model_name(model))
     frames, interpolation, extra_paths = _interpolation_blocks(model, x, idx["interpolation"], spec)
     collapse = collapse_verdict(rec_block["full_mean"]["mean"]["mse"], mean_image_mse(splits.train_x, x))
-    with torch.no_grad():
-        codes = latent.encode_mean(model, x[idx["latent"]])
+    extra_metrics, grids = _beyond_blocks(model, splits, x, test_codes, recon, seed) if beyond else ({}, {})
+    codes = test_codes[torch.as_tensor(idx["latent"], device=x.device)]
     f16 = lambda t: t.detach().cpu().reshape(-1, 28, 28).numpy().astype(np.float16)  # noqa: E731
     return {
         "metrics": {
@@ -132,6 +157,7 @@ def evaluate_model(
             "interpolation_path": spec.interpolation,
             "interpolation_paths": extra_paths,
             "collapse": collapse,
+            **extra_metrics,
         },
         "eval_indices": idx,
         "samples": {
@@ -141,5 +167,6 @@ def evaluate_model(
             "interpolations": frames.cpu().numpy().astype(np.float16),
             "latent_codes": codes.detach().cpu().numpy().astype(np.float32),
             "latent_labels": splits.test_y[idx["latent"]].cpu().numpy().astype(np.int64),
+            **grids,
         },
     }
