@@ -119,7 +119,9 @@ ignore them); missing required keys or wrong types are refused by :func:`validat
 Writing: :func:`save_run` replaces one seed of one model under a file lock
 (``<file>.lock``), writing a temporary file (``<file>.tmp*``) in the same directory and
 renaming it over the old one, so concurrent runs of different seeds never lose each other's
-results and a crash never leaves a half-written file.
+results and a crash never leaves a half-written file. Under the lock it first deletes the
+temporary files of ``<file>`` that a killed writer left, and after the rename it deletes the
+lock file itself (still holding it), so a results folder holds only the ``*_MNIST.pkl`` files.
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ import dataclasses
 import operator
 import os
 import pickle
+import re
 import sys
 import tempfile
 import warnings
@@ -523,6 +526,33 @@ def _empty_file(model: str) -> dict:
     }
 
 
+#: the names :func:`write_bytes_atomically` gives its temporary files: ``tempfile.mkstemp``'s
+#: eight characters after the prefix ``<file name>.tmp``
+_TEMP_SUFFIX = re.compile(r"\.tmp[a-z0-9_]{8}")
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Delete the temporary files a killed writer of ``path`` left (full-size copies of it).
+
+    Called holding ``path``'s lock: every writer of ``path`` takes that lock before it makes its
+    temporary file, so any such file there now is a dead writer's. Only the exact names this code
+    makes for ``path`` are touched (another model's file has another name and another lock)."""
+    prefix = path.name
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and _TEMP_SUFFIX.fullmatch(name, len(prefix))):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+        except OSError:
+            pass  # not ours to remove after all (permissions): it does no harm where it is
+
+
 def _write_atomically(path: Path, data: dict) -> None:
     write_bytes_atomically(path, pickle.dumps(data, protocol=PICKLE_PROTOCOL))
 
@@ -576,13 +606,19 @@ def save_run(results_dir: str | os.PathLike, model: str, seed: int, run: Mapping
         f"run is for {run['config']['model']!r}",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
+    lock = Path(f"{path}.lock")
     try:
-        with filelock.FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
+        with filelock.FileLock(lock, timeout=LOCK_TIMEOUT_S):
+            _remove_stale_temp_files(path)
             data = load_results(path) if path.exists() else _empty_file(model)
             _need(data["model"] == model, str(path), f"file holds model {data['model']!r}")
             data["runs"][seed] = run
             data["schema_version"] = SCHEMA_VERSION  # v1 runs are valid v2 runs
             _write_atomically(path, data)
+            # No lock file is left behind: unlinked while still held, so a writer waiting on it
+            # finds its inode unlinked once it gets the lock and starts over on a new one
+            # (filelock >= 4.2.11 checks st_nlink after every flock).
+            lock.unlink(missing_ok=True)
     except filelock.Timeout:
         raise ResultsError(path, f"lock {path}.lock held for over {LOCK_TIMEOUT_S:.0f} s") from None
     return path

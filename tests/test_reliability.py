@@ -3,8 +3,10 @@ crash or a failed save could lose."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from shared import batch, data
+from shared import results as R
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,3 +187,62 @@ def test_jobs_are_capped_by_memory_too(capsys, monkeypatch):
 def test_jobs_the_machine_holds_are_kept_without_a_note(capsys):
     assert batch.parse_args(["--jobs", "1"]).jobs == 1
     assert capsys.readouterr().out == ""
+
+
+# ---------------------------------------------------------------- item 10: leftovers of dead writers
+
+V1_FIXTURE = ROOT / "tests" / "fixtures" / "schema_v1_VAE_MNIST.pkl"
+
+
+def _fixture_run(seed: int) -> dict:
+    """The real VAE run of the version-1 fixture, stored under ``seed``."""
+    return {**R.load_results(V1_FIXTURE)["runs"][42], "seed": seed}
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from shared import results as R
+run = R.load_results(sys.argv[2])["runs"][42]
+os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)  # killed before the rename
+R.save_run(sys.argv[1], "VAE", 7, {**run, "seed": 7})
+"""
+
+
+def test_the_next_write_removes_a_dead_writers_temp_file_and_lock(tmp_path):
+    path = R.save_run(tmp_path, "VAE", 42, _fixture_run(42))
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, str(tmp_path), str(V1_FIXTURE)], cwd=ROOT, timeout=300
+    )
+    assert proc.returncode == -signal.SIGKILL
+    (left,) = tmp_path.glob("VAE_MNIST.pkl.tmp*")  # what the killed writer leaves: a full-size copy
+    assert left.stat().st_size > path.stat().st_size / 2
+    assert (tmp_path / "VAE_MNIST.pkl.lock").exists()
+    others = ["AE_MNIST.pkl.tmpabcd1234", "VAE_MNIST.pkl.tmp.notes", "VAE_MNIST.pkl.bak", "x.tmpabcd1234"]
+    for name in others:  # other models' temp files (their writers hold another lock) and anything else
+        (tmp_path / name).write_text("keep")
+    R.save_run(tmp_path, "VAE", 8, _fixture_run(8))
+    assert sorted(R.load_results(path)["runs"]) == [8, 42]
+    assert not left.exists() and not (tmp_path / "VAE_MNIST.pkl.lock").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, *others])
+
+
+def test_removing_the_lock_file_keeps_concurrent_writers_apart(tmp_path):
+    """Each write unlinks its lock file while holding it; a waiter on the old file retries."""
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(3)
+    procs = [ctx.Process(target=_save_seeds, args=(str(tmp_path), k, barrier)) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    runs = R.load_results(R.results_path(tmp_path, "VAE"))["runs"]
+    assert sorted(runs) == [100 * k + i for k in range(3) for i in range(8)]  # no write lost
+    assert [p.name for p in tmp_path.iterdir()] == ["VAE_MNIST.pkl"]
+
+
+def _save_seeds(directory: str, k: int, barrier) -> None:
+    run = _fixture_run(0)
+    barrier.wait(timeout=120)
+    for i in range(8):
+        R.save_run(directory, "VAE", 100 * k + i, {**run, "seed": 100 * k + i})
