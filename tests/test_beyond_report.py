@@ -368,7 +368,7 @@ def test_version_1_results_build_the_report_with_the_new_steps_skipped(tmp_path:
         assert not out.built and "schema v2" in out.note and "\n" not in out.note, (name, out.note)
         assert not list((tmp_path / "t").glob(f"{name}.*")) and not list((tmp_path / "f").glob(f"{name}.*"))
     assert by_name["table_i_reconstruction_protocol"].built and by_name["fig5_ssim_vs_piq"].built
-    assert report.duality_conclusion(built).startswith("_No duality conclusion: no run has the scale-free")
+    assert report.duality_conclusion(built).startswith("> No duality conclusion: no run has the scale-free")
     index = report.index(built).set_index("output")
     assert "metrics.generation" in index.loc["table_iv_generation", "note"]
 

@@ -285,7 +285,7 @@ def duality_conclusion(rep: Report) -> str:
     as Markdown for the notebook; a sentence saying why when the test cannot be run."""
     why = METRICS[0](rep) or needs_scale_free(rep)
     if why is not None:
-        return f"_No duality conclusion: {why}._"
+        return "> No duality conclusion: " + why.replace("_", r"\_")  # as display_output shows notes
     n = len(duality_models(rep))
     text = D.duality_conclusion(duality_result(rep))
     return f"**Generated from the duality test's numbers** ({plural(n, 'model')}): {text}"
