@@ -83,7 +83,7 @@ def _row_chunk(n_cols: int) -> int:
     return max(1, _CHUNK_ELEMENTS // max(1, n_cols))
 
 
-def _knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
+def knn_radii(x: torch.Tensor, k: int = DEFAULT_K) -> torch.Tensor:
     """Distance from each point to its k-th nearest neighbour in ``x``, itself excluded: the
     (k+1)-th smallest distance, as the point's own distance is exactly 0."""
     blocks = x.split(_row_chunk(len(x)))
@@ -107,7 +107,10 @@ def _coverage(
 
 
 def precision_recall(
-    real_features: torch.Tensor, fake_features: torch.Tensor, k: int = DEFAULT_K
+    real_features: torch.Tensor,
+    fake_features: torch.Tensor,
+    k: int = DEFAULT_K,
+    real_radii: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019), Euclidean, in float64.
 
@@ -127,14 +130,20 @@ def precision_recall(
     dependency) and swapped which argument is the real set in that release (its issue #58).
 
     Cost is quadratic (three passes of n_real/n_fake distances, in blocks of at most
-    128 MiB). Raises ValueError unless both sets have more than k points.
+    128 MiB). ``real_radii``: the real set's k-NN radii (:func:`knn_radii`) when several fake
+    sets are compared with one real set, so they are computed once. Raises ValueError unless
+    both sets have more than k points.
     """
     real, fake = _pair(real_features, fake_features)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if len(real) <= k or len(fake) <= k:
         raise ValueError(f"need more than k={k} points per set, got real {len(real)}, fake {len(fake)}")
-    fake_in, real_in = _coverage(real, fake, _knn_radii(real, k), _knn_radii(fake, k))
+    if real_radii is None:
+        real_radii = knn_radii(real, k)
+    elif real_radii.shape != (len(real),):
+        raise ValueError(f"real_radii must have one radius per real point, got {tuple(real_radii.shape)}")
+    fake_in, real_in = _coverage(real, fake, real_radii.to(real.dtype), knn_radii(fake, k))
     return float(fake_in.double().mean()), float(real_in.double().mean())
 
 
@@ -143,17 +152,19 @@ def distribution_metrics(
     fake_features: torch.Tensor,
     k: int = DEFAULT_K,
     n_pr: int | None = None,
+    real_radii: torch.Tensor | None = None,
 ) -> dict:
     """FD on all points, precision/recall on the first ``n_pr`` of each set (None = all),
     since their cost grows with the square of the set sizes (10,000 x 10,000 in 128
     dimensions: ~35 s on two busy CPU cores).
 
     Returns ``{"fd", "precision", "recall", "n_real", "n_fake", "k"}``; n_real / n_fake
-    count the points FD used.
+    count the points FD used. ``real_radii``: :func:`knn_radii` of the first ``n_pr`` real
+    points, computed once for many fake sets.
     """
     if n_pr is not None and n_pr < 1:
         raise ValueError(f"n_pr must be a positive int or None, got {n_pr}")
-    precision, recall = precision_recall(real_features[:n_pr], fake_features[:n_pr], k=k)
+    precision, recall = precision_recall(real_features[:n_pr], fake_features[:n_pr], k, real_radii)
     return {
         "fd": frechet_distance(real_features, fake_features),
         "precision": precision,

@@ -118,7 +118,7 @@ def _beyond_blocks(
     """``metrics.generation``, ``metrics.codes`` and the sample grids (docs/PROTOCOL.md#10-beyond-the-study)."""
     train_x = splits.train_x.to(x.device).contiguous(memory_format=torch.channels_last)
     train_codes = beyond_study.mean_codes(model, train_x)
-    generation, grids = beyond_study.generation_block(model, train_codes, x, recon, seed)
+    generation, grids = beyond_study.generation_block(model, train_codes, x, recon["mean"], seed)
     codes = beyond_study.codes_block(train_codes, splits.train_y, test_codes, splits.test_y, seed)
     return {"generation": generation, "codes": codes}, grids
 

@@ -242,3 +242,16 @@ def test_noise_and_the_mean_image_cover_none_of_the_test_set(mnist_features):
     outlying digits' large balls), which is why precision is never read alone; not asserted."""
     for fake in ("noise", "mean"):
         assert precision_recall(mnist_features["a"], mnist_features[fake])[1] == 0.0
+
+
+def test_precomputed_real_radii_give_the_same_answer_and_are_checked() -> None:
+    gen = torch.Generator().manual_seed(11)
+    real = torch.randn(300, 8, generator=gen, dtype=torch.float64)
+    fakes = [torch.randn(300, 8, generator=gen, dtype=torch.float64) * s for s in (0.5, 1.0, 2.0)]
+    radii = distribution.knn_radii(real, 3)
+    for fake in fakes:
+        assert distribution.precision_recall(real, fake, 3, radii) == distribution.precision_recall(
+            real, fake, 3
+        )
+    with pytest.raises(ValueError, match="one radius per real point"):
+        distribution.precision_recall(real, fakes[0], 3, radii[:10])
