@@ -9,6 +9,7 @@ evaluation notebook are left out, which makes the ratio larger than in a real ru
 10,000 test images; target < 60 s) on a model trained one epoch on full MNIST::
 
     python benchmarks/beyond_cost.py [--models VAE,AE] [--threads 2] [--paper-eval VAE] [--out FILE.md]
+                                     [--save-results DIR]   # the quick runs, for the evaluation notebook
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from shared import evaluation, experiment, registry  # noqa: E402
+from shared import evaluation, experiment, registry, results  # noqa: E402
 from shared.training import train_model  # noqa: E402
 
 TARGET_RATIO, PAPER_EVAL_LIMIT_S = 1.30, 60.0
@@ -36,8 +37,16 @@ def _timed(fn, *args, **kwargs) -> tuple[object, float]:
     return out, time.perf_counter() - start
 
 
-def measure(model: str, profile: str, threads: int, data_dir: str | None, epochs: int | None = None) -> dict:
-    """Training and both evaluations of one model, in seconds."""
+def measure(
+    model: str,
+    profile: str,
+    threads: int,
+    data_dir: str | None,
+    epochs: int | None = None,
+    save_dir: str | None = None,
+) -> dict:
+    """Training and both evaluations of one model, in seconds; the run (with every metric) is
+    saved into ``save_dir`` when given, as a training notebook would save it."""
     budget = experiment.run_budget(model, profile, epochs=epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -45,7 +54,11 @@ def measure(model: str, profile: str, threads: int, data_dir: str | None, epochs
     settings = experiment.settings_for(budget, 42, "cpu", threads, progress=False)
     result, train_s = _timed(train_model, model, splits, settings)
     _, old_s = _timed(evaluation.evaluate_model, result.model, splits, 42, beyond=False)
-    _, new_s = _timed(evaluation.evaluate_model, result.model, splits, 42, beyond=True)
+    ev, new_s = _timed(evaluation.evaluate_model, result.model, splits, 42, beyond=True)
+    if save_dir:
+        results.save_run(
+            save_dir, model, 42, experiment.run_record(model, profile, budget, splits, result, ev)
+        )
     return {"model": model, "train": train_s, "eval_without": old_s, "eval_with": new_s}
 
 
@@ -86,11 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--paper-eval", default=None, metavar="MODEL", help="also time a paper-size evaluation")
     p.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    p.add_argument("--save-results", default=None, metavar="DIR", help="also save the quick runs there")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
     for model in registry.parse_model_list(args.models):
-        rows.append(measure(model, "quick", args.threads, args.data_dir))
+        rows.append(measure(model, "quick", args.threads, args.data_dir, save_dir=args.save_results))
         r = rows[-1]
         print(
             f"{model}: train {r['train']:.1f} s, eval {r['eval_without']:.1f} -> {r['eval_with']:.1f} s",
