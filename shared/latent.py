@@ -92,9 +92,10 @@ def decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
 def reconstruct_sampled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """x_hat = Decoder(z), z ~ q(z|x): via the model's forward, or one direct draw (see above)."""
     if _spec(model).sampled_recon == "encoder_gaussian":
-        out = model.encoder(x)
-        std = torch.exp(0.5 * out.log_covariance)
-        return decode(model, out.embedding + std * torch.randn_like(std))
+        with torch.no_grad():  # no graph: kept across batches it would hold the whole test set
+            out = model.encoder(x)
+            std = torch.exp(0.5 * out.log_covariance)
+            return decode(model, out.embedding + std * torch.randn_like(std))
     with torch.set_grad_enabled(needs_autograd(model)):
         out = model({"data": x}, epoch=10**6, dataset_size=len(x), uses_ddp=False)
     return out.recon_x.detach().reshape(len(x), 1, 28, 28)
