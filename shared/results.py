@@ -112,9 +112,22 @@ into it::
     samples.generated_prior, samples.generated_gmm: f16[64, 28, 28]   # the first 64 of each sampler
     config.reevaluated: {"git_commit": str, "created": str}   # metrics recomputed from stored
                                                               # weights (shared.reevaluate)
+    run.checksum: str              # SHA-256 (64 hex digits) of the run without this key, in the
+                                   # canonical serialisation of run_checksum (types, sorted dict
+                                   # keys, every array's dtype, shape and bytes). Written by
+                                   # save_run (any checksum passed in is replaced); verified and
+                                   # removed by load_results, so a loaded run never has it. Runs
+                                   # without one (files written before it) load unverified.
+
+Integrity on load: a run whose checksum does not match its data is refused ("seed N: checksum
+mismatch", naming the file), and in every run, with or without a checksum, each stored ``mean``
+must be the float64 mean of the per-item values it summarises (per_image / per_sequence, and
+metrics.codes.kmeans_mean of kmeans_accuracy), over the finite values where some are NaN and NaN
+where none is (path_excess), up to float32 rounding (``MEAN_RTOL``).
 
 Metric definitions are in :mod:`shared.metrics`. Extra keys are allowed anywhere (readers
-ignore them); missing required keys or wrong types are refused by :func:`validate_run`.
+ignore them); missing required keys, wrong types and means that do not match their per-item
+values are refused by :func:`validate_run`.
 
 Writing: :func:`save_run` replaces one seed of one model under a file lock
 (``<file>.lock``), writing a temporary file (``<file>.tmp*``) in the same directory and
@@ -127,6 +140,8 @@ lock file itself (still holding it), so a results folder holds only the ``*_MNIS
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
 import operator
 import os
 import pickle
@@ -184,6 +199,10 @@ CONFIG_KEYS = (
 DATA_KEYS = ("source", "is_full_mnist", "n_train", "n_val", "n_test")
 HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "seconds")
 TRAINING_KEYS = ("epochs_run", "best_epoch", "early_stopped", "wall_seconds")
+CHECKSUM_KEY = "checksum"  # optional run key: sha256 of the rest of the run (run_checksum)
+#: a stored mean may differ from the float64 mean of its per-item float32 values by float32
+#: rounding (a mean taken in float32), relative to the values' mean magnitude; no more
+MEAN_RTOL = 1e-5
 
 
 class ResultsError(Exception):
@@ -271,10 +290,80 @@ def load_results(path: str | os.PathLike) -> dict:
     data = _unpickle(path)
     _check_top_level(data, path)
     for seed, run in data["runs"].items():
+        if isinstance(run, dict) and CHECKSUM_KEY in run:
+            _verify_checksum(run, path, seed)
         validate_run(run, source=f"{path} [seed {seed!r}]")
         if run["seed"] != seed:
             raise ResultsError(path, f"run under key {seed!r} says seed {run['seed']!r}")
     return data
+
+
+def _verify_checksum(run: dict, path: Path, seed: Any) -> None:
+    """Check and remove the run's checksum (readers see the run as it was saved)."""
+    stored = run.pop(CHECKSUM_KEY)
+    try:
+        computed = run_checksum(run)
+    except TypeError as e:
+        raise ResultsError(path, f"seed {seed!r}: cannot verify its checksum ({e})") from None
+    if stored != computed:
+        raise ResultsError(
+            path,
+            f"seed {seed!r}: checksum mismatch (stored {str(stored)[:12]}..., data gives {computed[:12]}...): "
+            "the run was damaged or edited after it was saved",
+        )
+
+
+# ---------------------------------------------------------------- checksums
+
+
+def run_checksum(run: Mapping) -> str:
+    """SHA-256 (hex) of a canonical serialisation of ``run`` without its ``"checksum"`` key.
+
+    Canonical: every value is written with its type, and dicts in sorted key order, so the same
+    plain data gives the same digest whatever the dict order or pickle protocol; every array
+    contributes its dtype, shape and raw bytes (one flipped bit changes the digest).
+    """
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in run.items() if k != CHECKSUM_KEY})
+    return h.hexdigest()
+
+
+def _feed(h: Any, obj: Any) -> None:
+    kind = type(obj)
+    if obj is None:
+        h.update(b"N")
+    elif kind is bool:
+        h.update(b"T" if obj else b"F")
+    elif kind in (int, float, complex):
+        h.update(b"%c%s;" % (kind.__name__[0].encode(), repr(obj).encode()))
+    elif kind is str:
+        _feed_bytes(h, b"s", obj.encode("utf-8", "surrogatepass"))
+    elif kind in (bytes, bytearray):
+        _feed_bytes(h, b"b", bytes(obj))
+    elif isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            raise TypeError("numpy object arrays are not plain data")
+        h.update(b"a%s%s;" % (str(obj.dtype.descr).encode(), repr(obj.shape).encode()))
+        h.update(np.ascontiguousarray(obj).data if obj.size else b"")
+    elif isinstance(obj, np.generic):
+        h.update(b"g%s;" % obj.dtype.str.encode())
+        h.update(obj.tobytes())
+    elif kind in (list, tuple):
+        h.update(b"%c%d;" % (kind.__name__[0].encode(), len(obj)))
+        for item in obj:
+            _feed(h, item)
+    elif kind is dict:
+        h.update(b"d%d;" % len(obj))
+        for key in sorted(obj, key=lambda k: (type(k).__name__, repr(k))):
+            _feed(h, key)
+            _feed(h, obj[key])
+    else:
+        raise TypeError(f"no checksum for {kind.__qualname__}")
+
+
+def _feed_bytes(h: Any, tag: bytes, data: bytes) -> None:
+    h.update(b"%s%d;" % (tag, len(data)))
+    h.update(data)
 
 
 # ---------------------------------------------------------------- plain data
@@ -368,6 +457,10 @@ def validate_run(run: Any, source: str | os.PathLike = "<run>") -> None:
         _check_metrics(run["metrics"], source)
     for key in ("eval_indices", "samples", "weights"):
         _check_arrays(run[key], source, key)
+    if CHECKSUM_KEY in run:
+        checksum = run[CHECKSUM_KEY]
+        ok = isinstance(checksum, str) and len(checksum) == 64 and not checksum.strip("0123456789abcdef")
+        _need(ok, source, "checksum must be 64 lower-case hex digits (sha256)")
 
 
 def _check_failure(run: dict, source: str) -> None:
@@ -469,6 +562,7 @@ def _check_codes(block: Any, source: str) -> None:
     per_restart = block["kmeans_accuracy"]
     ok = isinstance(per_restart, np.ndarray) and per_restart.ndim == 1
     _need(ok, source, "metrics.codes.kmeans_accuracy must be a 1-D numpy array")
+    _check_mean(per_restart, block["kmeans_mean"], source, "metrics.codes.kmeans_mean")
 
 
 def _check_collapse(block: Any, source: str) -> None:
@@ -492,6 +586,36 @@ def _check_block(block: Any, per: str, names: tuple, source: str, where: str) ->
         for part in ("mean", "std"):
             _need(_is_number(block[part][name]), source, f"{where}.{part}.{name}: number")
     _need(len(lengths) == 1, source, f"{where}.{per} arrays differ in length")
+    for name, values in block[per].items():  # the required metrics and any others stored
+        mean = block["mean"].get(name)
+        if (
+            isinstance(values, np.ndarray)
+            and values.ndim == 1
+            and values.dtype.kind in "fiu"
+            and _is_number(mean)
+        ):
+            _check_mean(values, mean, source, f"{where}.mean.{name}")
+
+
+def _check_mean(values: np.ndarray, stored: float, source: str, where: str) -> None:
+    """``stored`` must be the float64 mean of ``values`` (over the finite ones where some are NaN,
+    as shared.evaluation stores path excess; NaN when none is), up to float32 rounding."""
+    v = values.astype(np.float64)
+    if np.isnan(v).any():
+        v = v[np.isfinite(v)]
+    if len(v) == 0:
+        expected, ok = math.nan, math.isnan(stored)
+    else:
+        expected = float(v.mean())
+        if math.isfinite(expected):
+            ok = abs(stored - expected) <= MEAN_RTOL * float(np.abs(v).mean())
+        else:  # infinite values (no NaN among them): the mean is what they give
+            ok = stored == expected or (math.isnan(stored) and math.isnan(expected))
+    _need(
+        ok,
+        source,
+        f"{where} = {stored!r} is not the mean of its {len(values)} values ({expected!r}): damaged or edited",
+    )
 
 
 def _check_arrays(block: Any, source: str, where: str) -> None:
@@ -597,8 +721,9 @@ def save_run(results_dir: str | os.PathLike, model: str, seed: int, run: Mapping
     """
     path = results_path(results_dir, model)
     seed = operator.index(seed)  # np.int64 -> int: keys must be plain too
-    run = to_plain(run)
+    run = to_plain({k: v for k, v in run.items() if k != CHECKSUM_KEY})  # a stale one is replaced
     validate_run(run, source=f"{path} [seed {seed!r}, not saved]")
+    run[CHECKSUM_KEY] = run_checksum(run)
     _need(run["seed"] == seed, str(path), f"run['seed']={run['seed']!r} but seed={seed!r}")
     _need(
         run["config"]["model"] == model,

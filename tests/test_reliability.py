@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shared import batch, data
@@ -246,3 +248,119 @@ def _save_seeds(directory: str, k: int, barrier) -> None:
     barrier.wait(timeout=120)
     for i in range(8):
         R.save_run(directory, "VAE", 100 * k + i, {**run, "seed": 100 * k + i})
+
+
+# ---------------------------------------------------------------- item 4: integrity checked on load
+
+
+def _one_line_error(path: Path) -> str:
+    with pytest.raises(R.ResultsError) as info:
+        R.load_results(path)
+    message = str(info.value)
+    assert str(path) in message and len(message.splitlines()) == 1, message
+    return message
+
+
+def test_64_flipped_bytes_in_the_middle_of_a_file_are_refused(tmp_path):
+    weights = {"encoder.weight": np.random.default_rng(0).standard_normal(50_000).astype(np.float32)}
+    path = R.save_run(tmp_path, "VAE", 42, {**_fixture_run(42), "weights": weights})
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2  # inside the weights, as in a real file (most of its bytes)
+    raw[middle : middle + 64] = bytes(b ^ 0xFF for b in raw[middle : middle + 64])
+    path.write_bytes(bytes(raw))
+    message = _one_line_error(path)
+    assert "seed 42" in message and "checksum" in message
+
+
+def _flip_bit_of_one_mse(path: Path, byte: int, bit: int) -> None:
+    """Flip one bit of the 4th per-image MSE of protocol_sampled in the file's bytes."""
+    run = R.load_results(path)["runs"][42]
+    mse = run["metrics"]["reconstruction"]["protocol_sampled"]["per_image"]["mse"]
+    raw = bytearray(path.read_bytes())
+    at = raw.find(mse.tobytes())  # the first of the sets that hold these values (smoke: two)
+    assert at > 0
+    raw[at + 4 * 3 + byte] ^= 1 << bit  # float32, little-endian: byte 0 holds the lowest bits
+    path.write_bytes(bytes(raw))
+
+
+def test_one_flipped_bit_in_a_per_image_mse_is_refused_naming_the_run(tmp_path):
+    path = R.save_run(tmp_path, "VAE", 42, _fixture_run(42))
+    _flip_bit_of_one_mse(path, byte=0, bit=0)  # the last bit: no aggregate notices, the checksum does
+    message = _one_line_error(path)
+    assert "seed 42" in message and "checksum" in message
+
+
+def test_a_file_without_checksums_still_has_its_aggregates_checked(tmp_path):
+    path = tmp_path / "VAE_MNIST.pkl"
+    shutil.copy(V1_FIXTURE, path)  # written before checksums: it loads
+    R.load_results(path)
+    _flip_bit_of_one_mse(path, byte=2, bit=7)  # the lowest exponent bit: that MSE doubles or halves
+    message = _one_line_error(path)
+    assert "seed 42" in message and re.search(r"reconstruction\.\w+\.mean\.mse", message), message
+
+
+def test_the_checksum_is_in_the_file_not_in_the_loaded_run(tmp_path):
+    import pickle
+
+    run = _fixture_run(42)
+    path = R.save_run(tmp_path, "VAE", 42, {**run, "checksum": "0" * 64})  # a stale one is replaced
+    stored = pickle.loads(path.read_bytes())["runs"][42]["checksum"]
+    assert stored == R.run_checksum(run) and len(stored) == 64 and int(stored, 16) >= 0
+    loaded = R.load_results(path)["runs"][42]
+    assert "checksum" not in loaded and R.run_checksum(loaded) == stored
+
+
+def test_the_checksum_sees_every_kind_of_value():
+    base = {"a": [1, 2.5, None, True, "x", b"y", (3,)], "b": {"c": np.arange(4, dtype=np.float32)}}
+    same = {"b": {"c": np.arange(4, dtype=np.float32)}, "a": [1, 2.5, None, True, "x", b"y", (3,)]}
+    assert R.run_checksum(base) == R.run_checksum(same)  # key order does not matter
+    changes = [
+        {"a": [1, 2.5, None, True, "x", b"y", [3]]},  # tuple -> list
+        {"a": [1.0, 2.5, None, True, "x", b"y", (3,)]},  # int -> float
+        {"a": [1, 2.5, None, 1, "x", b"y", (3,)]},  # bool -> int
+        {"a": [1, 2.5, None, True, "x", "y", (3,)]},  # bytes -> str
+        {"b": {"c": np.arange(4, dtype=np.float64)}},  # dtype
+        {"b": {"c": np.arange(4, dtype=np.float32).reshape(2, 2)}},  # shape
+        {"b": {"c": np.array([0, 1, 2, 3.0000002], dtype=np.float32)}},  # one value
+    ]
+    for change in changes:
+        assert R.run_checksum({**base, **change}) != R.run_checksum(base), change
+
+
+def test_a_mean_that_does_not_match_its_per_image_values_is_refused():
+    run = _fixture_run(42)
+    block = run["metrics"]["reconstruction"]["protocol_sampled"]
+    R.validate_run(run)
+    block["mean"]["ssim"] += 1e-3
+    with pytest.raises(R.ResultsError, match=r"protocol_sampled\.mean\.ssim .* mean of its 100"):
+        R.validate_run(run)
+    block["mean"]["ssim"] = float(block["per_image"]["ssim"].mean())  # float32 rounding is fine
+    R.validate_run(run)
+
+
+def _with_path_excess(run: dict, per_sequence: np.ndarray, mean: float) -> dict:
+    interp = run["metrics"]["interpolation"]
+    interp["per_sequence"]["path_excess"] = per_sequence.astype(np.float32)
+    interp["mean"]["path_excess"], interp["std"]["path_excess"] = mean, float("nan")
+    return run
+
+
+def test_path_excess_means_skip_its_nan_sequences():
+    nan = float("nan")
+    some = np.array([1.0, nan, 3.0] + [2.0] * 22)
+    R.validate_run(_with_path_excess(_fixture_run(42), some, float(np.nanmean(some))))
+    R.validate_run(_with_path_excess(_fixture_run(42), np.full(25, nan), nan))  # collapsed: all NaN
+    with pytest.raises(R.ResultsError, match="path_excess"):
+        R.validate_run(_with_path_excess(_fixture_run(42), some, nan))
+    with pytest.raises(R.ResultsError, match="path_excess"):
+        R.validate_run(_with_path_excess(_fixture_run(42), some, 5.0))
+
+
+def test_kmeans_mean_must_match_its_restarts():
+    run = _fixture_run(42)
+    codes = {"probe_accuracy": 0.75, "kmeans_accuracy": np.array([0.5, 0.7], np.float32)}
+    run["metrics"]["codes"] = {**codes, "kmeans_mean": 0.6, "kmeans_std": 0.1414}
+    R.validate_run(run)
+    run["metrics"]["codes"]["kmeans_mean"] = 0.9
+    with pytest.raises(R.ResultsError, match="kmeans_mean"):
+        R.validate_run(run)
