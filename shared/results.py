@@ -585,6 +585,10 @@ def _check_block(block: Any, per: str, names: tuple, source: str, where: str) ->
         lengths.add(len(values))
         for part in ("mean", "std"):
             _need(_is_number(block[part][name]), source, f"{where}.{part}.{name}: number")
+        # the study's metrics are defined for every image and pair (unlike path_excess, NaN where
+        # a pair's end frames coincide): a NaN here is a broken evaluation, not a value to average
+        bad = int(np.count_nonzero(~np.isfinite(values))) if values.dtype.kind in "fc" else 0
+        _need(not bad, source, f"{where}.{per}.{name}: {bad} of {len(values)} values are not finite")
     _need(len(lengths) == 1, source, f"{where}.{per} arrays differ in length")
     for name, values in block[per].items():  # the required metrics and any others stored
         mean = block["mean"].get(name)

@@ -364,3 +364,60 @@ def test_kmeans_mean_must_match_its_restarts():
     run["metrics"]["codes"]["kmeans_mean"] = 0.9
     with pytest.raises(R.ResultsError, match="kmeans_mean"):
         R.validate_run(run)
+
+
+# ---------------------------------------------------------------- item 12: study metrics are finite
+
+
+def _with_nan(run: dict, where: str, metric: str, count: int | None = None) -> dict:
+    """``count`` (default: all) per-item values of one metric NaN, its mean / std as stored."""
+    block = run["metrics"]["reconstruction"][where] if where != "interpolation" else run["metrics"][where]
+    per = "per_image" if "per_image" in block else "per_sequence"
+    values = block[per][metric].copy()
+    values[: len(values) if count is None else count] = np.nan
+    block[per][metric] = values
+    finite = values[np.isfinite(values)].astype(np.float64)
+    block["mean"][metric] = float(finite.mean()) if len(finite) else float("nan")
+    block["std"][metric] = float(finite.std(ddof=1)) if len(finite) > 1 else float("nan")
+    return run
+
+
+@pytest.mark.parametrize(
+    "where, metric, count",
+    [
+        ("protocol_sampled", "ssim", None),
+        ("protocol_sampled", "mse", 1),
+        ("protocol_mean", "psnr", None),
+        ("interpolation", "piq", None),
+        ("interpolation", "issim", 3),
+    ],
+)
+def test_a_study_metric_with_nan_values_is_refused(where, metric, count):
+    run = _with_nan(_fixture_run(42), where, metric, count)
+    with pytest.raises(R.ResultsError, match=rf"\.{where}\.per_\w+\.{metric}: .* not finite") as info:
+        R.validate_run(run, source="VAE_MNIST.pkl [seed 42]")
+    assert "seed 42" in str(info.value) and len(str(info.value).splitlines()) == 1
+
+
+def test_an_all_nan_path_excess_is_still_a_valid_run():
+    """A collapsed model's end frames coincide: its path excess is NaN for every pair, by definition."""
+    run = _fixture_run(42)
+    R.validate_run(_with_path_excess(run, np.full(25, np.nan), float("nan")))
+
+
+def test_a_file_with_an_all_nan_metric_is_skipped_with_one_line(tmp_path):
+    """What the report reads (load_results_dir(errors="warn")): the other models still come."""
+    import pickle
+
+    R.save_run(
+        tmp_path, "AE", 42, {**_fixture_run(42), "config": {**_fixture_run(42)["config"], "model": "AE"}}
+    )
+    bad = {"schema_version": 2, "model": "VAE", "dataset": "MNIST"}
+    bad["runs"] = {42: _with_nan(_fixture_run(42), "protocol_sampled", "ssim")}  # as a damaged file holds it
+    (tmp_path / "VAE_MNIST.pkl").write_bytes(pickle.dumps(bad))
+    with pytest.warns(UserWarning) as caught:
+        loaded = R.load_results_dir(tmp_path, errors="warn")
+    assert sorted(loaded) == ["AE"]
+    (warning,) = [str(w.message) for w in caught]
+    assert warning.startswith("skipped:") and "VAE_MNIST.pkl" in warning and "ssim" in warning
+    assert len(warning.splitlines()) == 1
