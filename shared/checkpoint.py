@@ -6,11 +6,18 @@ cost more than the epoch in progress. The checkpoint holds everything the next e
 a resumed run gives the same numbers as an uninterrupted one (tests check this; RHVAE's metric,
 kept outside ``state_dict``, is rebuilt by ``model.update()`` from each epoch's own passes and needs
 no saving). It is read with ``torch.load(weights_only=True)``: a checkpoint cannot run code.
+
+When the training ends (done, early-stopped or failed) the file is not deleted but renamed
+``X.pt`` -> ``X.ended.pt`` (:func:`shared.results.ended_checkpoint`): the finished training is not
+stored yet. ``shared.results.save_run`` deletes it once the final run (failed, or ok with its
+metrics) is safely written; if a save fails, the next run of the same notebook finds it and
+resumes after its last epoch, so a failed save never costs the training.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import random
 import warnings
 from dataclasses import asdict
@@ -21,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.results import write_bytes_atomically
+from shared.results import ended_checkpoint, write_bytes_atomically
 
 # Settings a run may resume with changed: the progress display, the file's path and the CPU thread
 # count (run_all.sh derives it from --jobs; it can move float sums in the last bits, nothing more).
@@ -53,6 +60,7 @@ class Checkpoint:
 
     def __init__(self, path: str | Path, model_name: str, settings: Any, data: dict[str, Any]) -> None:
         self.path = Path(path)
+        self.ended = ended_checkpoint(self.path)
         fixed = {k: v for k, v in asdict(settings).items() if k not in _FREE_SETTINGS}
         self.fingerprint = repr({"model": model_name, "settings": fixed, "data": data})
 
@@ -87,9 +95,12 @@ class Checkpoint:
         self, model: nn.Module, optimizers: dict[str, torch.optim.Optimizer], generator: torch.Generator
     ) -> dict[str, Any] | None:
         """Restore the saved state into the given objects; None (with a warning) when there is no
-        usable checkpoint: the run then starts from epoch 1."""
+        usable checkpoint: the run then starts from epoch 1. A training that ended but whose run was
+        never stored (``self.ended``) is resumed from too: after its last epoch, nothing to train."""
         if not self.path.exists():
-            return None
+            if not self.ended.exists():
+                return None
+            os.replace(self.ended, self.path)  # in progress again; remove() renames it back
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:
@@ -110,4 +121,13 @@ class Checkpoint:
         return {**state, "best": tuple(state["best"])}
 
     def remove(self) -> None:
+        """The training ended: keep the state, as ``self.ended``, until its run is stored
+        (``shared.results.save_run`` deletes it then). Not deleted here: a save that fails must not
+        cost the training."""
+        if self.path.exists():
+            os.replace(self.path, self.ended)
+
+    def discard(self) -> None:
+        """Delete the checkpoint, in progress or ended."""
         self.path.unlink(missing_ok=True)
+        self.ended.unlink(missing_ok=True)

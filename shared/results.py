@@ -135,6 +135,9 @@ renaming it over the old one, so concurrent runs of different seeds never lose e
 results and a crash never leaves a half-written file. Under the lock it first deletes the
 temporary files of ``<file>`` that a killed writer left, and after the rename it deletes the
 lock file itself (still holding it), so a results folder holds only the ``*_MNIST.pkl`` files.
+A run's training checkpoint (``<results_dir>/checkpoints/<model>_seed<seed>.pt``, renamed
+``.ended.pt`` when its training ends: :mod:`shared.checkpoint`) is deleted only after the final
+run (failed, or ok with metrics) is written; a failed save names it and says how to resume.
 """
 
 from __future__ import annotations
@@ -722,6 +725,10 @@ def save_run(results_dir: str | os.PathLike, model: str, seed: int, run: Mapping
     Safe against concurrent writers (file lock) and crashes (temp file + ``os.replace``). An
     existing file that cannot be loaded is left untouched and raises :class:`ResultsError`,
     since overwriting it would destroy the other seeds.
+
+    The run's training checkpoint (:func:`checkpoint_path`) is deleted only once the run stored is
+    final (failed, or ok with its metrics): a trained run saved before its evaluation keeps it, and
+    a save that fails keeps it and says, in its one-line error, where it is and how to resume.
     """
     path = results_path(results_dir, model)
     seed = operator.index(seed)  # np.int64 -> int: keys must be plain too
@@ -734,23 +741,75 @@ def save_run(results_dir: str | os.PathLike, model: str, seed: int, run: Mapping
         str(path),
         f"run is for {run['config']['model']!r}",
     )
+    try:
+        _store(path, model, seed, run)
+    except filelock.Timeout:
+        error = ResultsError(path, f"lock {path}.lock held for over {LOCK_TIMEOUT_S:.0f} s")
+        raise _with_checkpoint(error, results_dir, model, seed) from None
+    except ResultsError as exc:
+        raise _with_checkpoint(exc, results_dir, model, seed) from exc
+    except OSError as exc:  # cannot create or write the file (permissions, disk full, ...)
+        if not _checkpoint_files(results_dir, model, seed):
+            raise
+        raise _with_checkpoint(ResultsError(path, f"cannot write: {exc}"), results_dir, model, seed) from exc
+    if run["status"] != "ok" or run["metrics"] is not None:  # final: nothing left to resume
+        for file in _checkpoint_files(results_dir, model, seed):
+            file.unlink(missing_ok=True)
+    return path
+
+
+def _store(path: Path, model: str, seed: int, run: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = Path(f"{path}.lock")
-    try:
-        with filelock.FileLock(lock, timeout=LOCK_TIMEOUT_S):
-            _remove_stale_temp_files(path)
-            data = load_results(path) if path.exists() else _empty_file(model)
-            _need(data["model"] == model, str(path), f"file holds model {data['model']!r}")
-            data["runs"][seed] = run
-            data["schema_version"] = SCHEMA_VERSION  # v1 runs are valid v2 runs
-            _write_atomically(path, data)
-            # No lock file is left behind: unlinked while still held, so a writer waiting on it
-            # finds its inode unlinked once it gets the lock and starts over on a new one
-            # (filelock >= 4.2.11 checks st_nlink after every flock).
-            lock.unlink(missing_ok=True)
-    except filelock.Timeout:
-        raise ResultsError(path, f"lock {path}.lock held for over {LOCK_TIMEOUT_S:.0f} s") from None
-    return path
+    with filelock.FileLock(lock, timeout=LOCK_TIMEOUT_S):
+        _remove_stale_temp_files(path)
+        data = load_results(path) if path.exists() else _empty_file(model)
+        _need(data["model"] == model, str(path), f"file holds model {data['model']!r}")
+        data["runs"][seed] = run
+        data["schema_version"] = SCHEMA_VERSION  # v1 runs are valid v2 runs
+        _write_atomically(path, data)
+        # No lock file is left behind: unlinked while still held, so a writer waiting on it
+        # finds its inode unlinked once it gets the lock and starts over on a new one
+        # (filelock >= 4.2.11 checks st_nlink after every flock).
+        lock.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- training checkpoints
+
+CHECKPOINTS_DIR = "checkpoints"
+RESUME_HINT = "re-run the same command: it resumes from the checkpoint, no training again"
+
+
+def checkpoint_path(results_dir: str | os.PathLike, model: str, seed: int) -> Path:
+    """``<results_dir>/checkpoints/<model>_seed<seed>.pt``: where a training notebook keeps the
+    per-epoch checkpoint of that run (:mod:`shared.checkpoint`) until :func:`save_run` stores it."""
+    results_path(results_dir, model)  # the same check of the model name
+    return Path(results_dir) / CHECKPOINTS_DIR / f"{model}_seed{operator.index(seed)}.pt"
+
+
+def ended_checkpoint(path: str | os.PathLike) -> Path:
+    """The name a checkpoint takes once its training has ended (``X.pt`` -> ``X.ended.pt``): kept
+    until the run is stored, and resumed from (without training again) if storing it failed."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.ended{path.suffix}")
+
+
+def _checkpoint_files(results_dir: str | os.PathLike, model: str, seed: int) -> list[Path]:
+    path = checkpoint_path(results_dir, model, seed)
+    return [p for p in (ended_checkpoint(path), path) if p.is_file()]
+
+
+def _with_checkpoint(
+    error: ResultsError, results_dir: str | os.PathLike, model: str, seed: int
+) -> ResultsError:
+    """``error``, naming the run's checkpoint (if there is one) and how to resume from it."""
+    kept = _checkpoint_files(results_dir, model, seed)
+    if not kept:
+        return error
+    problem = (
+        f"{error.problem}; seed {seed} is not saved but its training is kept in {kept[0]}: fix this, then "
+    )
+    return ResultsError(error.source, problem + RESUME_HINT)
 
 
 # ---------------------------------------------------------------- reading many

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from shared import batch, data
 from shared import results as R
@@ -421,3 +422,76 @@ def test_a_file_with_an_all_nan_metric_is_skipped_with_one_line(tmp_path):
     (warning,) = [str(w.message) for w in caught]
     assert warning.startswith("skipped:") and "VAE_MNIST.pkl" in warning and "ssim" in warning
     assert len(warning.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- item 2: a failed save loses nothing
+
+
+def _train(tiny_splits, checkpoint: Path):
+    from shared.training import TrainSettings, train_model
+
+    settings = TrainSettings(epochs=3, seed=7, progress=False, batch_size=32, checkpoint=str(checkpoint))
+    return train_model("VAE", tiny_splits, settings)
+
+
+def _record(result, metrics: bool) -> dict:
+    """A schema-valid run of ``result``: trained only (as first saved), or with the fixture's metrics."""
+    run = _fixture_run(7)
+    run["history"] = {k: list(v) for k, v in result.history.items()}
+    if not metrics:
+        run.update(metrics=None, eval_indices=None, samples=None)
+    return run
+
+
+def test_a_failed_first_save_keeps_the_trained_run_and_says_how_to_resume(tiny_splits, tmp_path, monkeypatch):
+    """#18: with a damaged VAE_MNIST.pkl (and --force) the run trained, crashed on save, left nothing."""
+    from shared import training
+
+    results_dir = tmp_path / "results"
+    checkpoint = results_dir / "checkpoints" / "VAE_seed7.pt"  # where the training notebooks put it
+    results_dir.mkdir()
+    damaged = R.results_path(results_dir, "VAE")
+    damaged.write_bytes(b"\x80\x05 half a pickle")
+    result = _train(tiny_splits, checkpoint)
+    with pytest.raises(R.ResultsError) as info:
+        R.save_run(results_dir, "VAE", 7, _record(result, metrics=False))
+    kept = [p for p in checkpoint.parent.glob("VAE_seed7*") if p.is_file()]
+    assert kept, "the finished training is gone: its checkpoint was deleted before the save"
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and str(damaged) in message and "truncated or corrupt" in message
+    assert str(kept[0]) in message and "re-run" in message
+
+    damaged.rename(tmp_path / "VAE_MNIST.pkl.damaged")  # what the message asks for, then the same command
+    epochs = []
+    real_epoch = training.train_epoch
+    monkeypatch.setattr(training, "train_epoch", lambda *a, **k: epochs.append(1) or real_epoch(*a, **k))
+    again = _train(tiny_splits, checkpoint)
+    assert epochs == []  # resumed after its last epoch: nothing trained again
+    assert again.history == result.history and again.best_epoch == result.best_epoch
+    for key, value in result.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key]), key
+
+    R.save_run(results_dir, "VAE", 7, _record(again, metrics=False))  # trained, not evaluated yet
+    assert [p for p in checkpoint.parent.iterdir()], "deleted before the run was evaluated and stored"
+    R.save_run(results_dir, "VAE", 7, _record(again, metrics=True))  # the final save
+    assert list(checkpoint.parent.iterdir()) == []
+    assert sorted(R.load_results(R.results_path(results_dir, "VAE"))["runs"]) == [7]
+
+
+def test_a_failed_run_deletes_its_checkpoint_once_stored(tiny_splits, tmp_path):
+    checkpoint = tmp_path / "checkpoints" / "VAE_seed7.pt"
+    result = _train(tiny_splits, checkpoint)
+    run = _record(result, metrics=False)
+    run.update(status="failed", failure={"epoch": 3, "reason": "NaN loss"})
+    R.save_run(tmp_path, "VAE", 7, run)
+    assert list(checkpoint.parent.iterdir()) == []
+
+
+def test_the_checkpoints_of_other_runs_are_left_alone(tiny_splits, tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    others = ["VAE_seed8.pt", "VAE_seed70.pt", "BetaVAE_seed7.pt", "VAE_seed7.pt.tmpabcd1234"]
+    for name in others:
+        (folder / name).write_bytes(b"x")
+    R.save_run(tmp_path, "VAE", 7, _fixture_run(7))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(others)
