@@ -176,7 +176,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="recompute the metrics of the stored runs from their weights (no training), then report",
     )
     p.add_argument("--debug-nan", default=None, help=argparse.SUPPRESS)  # test hook: this model's loss -> NaN
+    from shared import slurm  # --executor, --dry-run and the Slurm options (#14)
+
+    slurm.add_arguments(p)
     args = p.parse_args(argv)
+    slurm.check_args(p, args)
     if args.jobs is not None and args.jobs < 1:
         p.error(f"--jobs must be >= 1, got {args.jobs}")
     if args.jobs is not None:
@@ -200,7 +204,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         os.environ["MNIST_DIR"] = str(Path(env_dir).resolve())
     _check_output_dirs(p, args)
     _check_data(p, args)
-    if args.device == "cuda":
+    if args.device == "cuda" and args.executor == "local":  # on Slurm the nodes have the GPUs
         import torch
 
         if not torch.cuda.is_available():
@@ -418,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         _refuse(f"MNIST files unusable: {exc}")
     seeds = args.seeds or list(experiment.get_profile(args.profile).seeds)
     dirs = output_dirs(args.profile, args.results_dir)
+    if args.executor == "slurm" or args.dry_run:  # shared/slurm.py: an array of Slurm tasks, or the plan
+        from shared import slurm
+
+        return slurm.main(args, dirs, ordered_jobs(args.models, seeds))
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     runner = Runner(args, dirs)
