@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from shared.backbone import LATENT_DIM
+from shared.params import parameters_cell
 from shared.protocol import STUDY
 from shared.registry import ModelSpec, build_config, config_as_dict
 from tools.model_pages import read_page
@@ -59,21 +60,7 @@ MNIST, ≤ {STUDY.epochs} epochs, seeds {"/".join(map(str, STUDY.seeds))}). Gene
 """
 
 
-PARAMETERS = """
-# Parameters (papermill overrides these; None = the profile's / environment's default)
-seed: int = 42  # random seed: initialisation, shuffling, sampling
-profile: str = "quick"  # "smoke" | "quick" | "paper"
-epochs = None  # type: Optional[int] None: the profile's epoch budget
-patience = None  # type: Optional[int] None: the profile's early-stopping patience (10)
-data_dir = None  # type: Optional[str] None: $MNIST_DIR, else data/MNIST/raw, else the embedded 5,000 digits
-n_train = None  # type: Optional[int] None: the profile's number of training images
-lr = None  # type: Optional[float] None: the profile's learning rate (the study's 1e-4; quick: 1e-3)
-device: str = "auto"  # "auto" | "cpu" | "cuda"
-threads = None  # type: Optional[int] torch CPU threads; None: torch's default
-results_dir = None  # type: Optional[str] None: paper_results/ (paper), results/<profile>/, results/custom/
-variant = None  # type: Optional[str] a documented alternative setting of this model (see the header)
-debug_nan_epoch = None  # type: Optional[int] test hook: force a NaN loss in this epoch
-"""
+PARAMETERS = parameters_cell()  # shared/params.py declares them (names, types, checks)
 
 
 def body(name: str) -> list[tuple[str, str]]:
@@ -81,7 +68,11 @@ def body(name: str) -> list[tuple[str, str]]:
         ("code", BOOTSTRAP),
         (
             "code",
-            f'''import warnings
+            f'''from shared import params
+
+params.check_training_parameters(globals(), "{name}")  # one line for a misspelt or bad parameter
+
+import warnings
 
 from IPython.display import display
 
