@@ -161,6 +161,7 @@ def step(
             reason = next((why for need in needs if (why := need(rep)) is not None), None)
             made = Skip(reason) if reason is not None else body(rep, *args, **kwargs)
             if isinstance(made, Skip):
+                _remove_stale(rep, kind, out_name)
                 out = Output(name=out_name, title=out_title, kind=kind, note=made.note)
             elif kind == "table":
                 out = _save_table(rep, out_name, out_title, made)
@@ -176,6 +177,18 @@ def step(
 
 
 # --------------------------------------------------------------------------- writing and showing
+
+
+#: The files a step writes, by kind: what a skipped step removes of an earlier build.
+OUTPUT_SUFFIXES = {"table": (".csv", ".md", ".tex", "_values.csv"), "figure": (".png", ".pdf", ".caption.md")}
+
+
+def _remove_stale(rep: Report, kind: str, name: str) -> None:
+    """Delete the files an earlier build of this step wrote (only those names), so a table or
+    figure that is no longer built does not survive beside the new ones (#18 item 5)."""
+    folder = rep.tables_dir if kind == "table" else rep.figures_dir
+    for suffix in OUTPUT_SUFFIXES[kind]:
+        (folder / f"{name}{suffix}").unlink(missing_ok=True)
 
 
 def _save_table(rep: Report, name: str, title: str, made: Built) -> Output:
