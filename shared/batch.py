@@ -168,6 +168,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--results-dir", default=None, help="default: paper_results/ (paper) or results/<profile>/"
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads per run (default 1: the numbers of a run do not depend on --jobs)",
+    )
     p.add_argument("--force", action="store_true", help="re-run runs that are already stored as ok")
     p.add_argument("--skip-evaluation", action="store_true", help="do not run the evaluation notebook")
     p.add_argument(
@@ -181,6 +187,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     slurm.add_arguments(p)
     args = p.parse_args(argv)
     slurm.check_args(p, args)
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     if args.jobs is not None and args.jobs < 1:
         p.error(f"--jobs must be >= 1, got {args.jobs}")
     if args.jobs is not None:
@@ -250,7 +258,9 @@ class Runner:
         self.children: set[subprocess.Popen] = set()
         jobs = args.jobs or min(4 if _uses_cuda(args.device) else _cores(), max_jobs()[0])
         self.jobs = jobs
-        self.threads = None if _uses_cuda(args.device) else max(1, _cores() // jobs)
+        # a fixed thread count, not cores // jobs: the count sets torch's float reduction order, so
+        # with it a run's numbers do not depend on --jobs (#18 item 11; recorded in every run)
+        self.threads = None if _uses_cuda(args.device) else args.threads
 
     def run_one(self, model: str, seed: int) -> Outcome:
         if not self.args.force and results.is_done(self.dirs["results"], model, seed, self.args.profile):
