@@ -5,7 +5,9 @@ For every model: train it on the quick profile's budget (as run_all does, one se
 process. Totals: quick-profile time before = sum of (training + evaluation without), after = sum
 of (training + evaluation with); the target is after / before <= 1.30. Notebook start-up and the
 evaluation notebook are left out, which makes the ratio larger than in a real run_all.
-``--paper-eval`` also times one evaluation at the paper profile's sizes (50,000 training codes,
+``--from-results DIR`` skips the training: it restores the quick runs stored there (seed 42,
+e.g. by ``./run_all.sh``) and takes their training time as measured then, which the new blocks
+do not change. ``--paper-eval`` also times one evaluation at the paper profile's sizes (50,000 training codes,
 10,000 test images; target < 60 s) on a model trained one epoch on full MNIST::
 
     python benchmarks/beyond_cost.py [--models VAE,AE] [--threads 2] [--paper-eval VAE] [--out FILE.md]
@@ -62,6 +64,19 @@ def measure(
     return {"model": model, "train": train_s, "eval_without": old_s, "eval_with": new_s}
 
 
+def measure_stored(model: str, run: dict, threads: int, data_dir: str | None, with_first: bool) -> dict:
+    """Both evaluations of a stored quick run (alternating which goes first), with its training
+    time as measured when it was trained: the training is the same code before and after."""
+    from shared import reevaluate
+
+    net = experiment.restore_model(model, run)
+    splits = reevaluate.splits_for(run, data_dir)
+    order = (True, False) if with_first else (False, True)
+    seconds = {b: _timed(evaluation.evaluate_model, net, splits, 42, beyond=b)[1] for b in order}
+    return {"model": model, "train": run["training"]["wall_seconds"], "eval_without": seconds[False],
+            "eval_with": seconds[True]}  # fmt: skip
+
+
 def report(rows: list[dict], paper: dict | None) -> str:
     lines = [
         "| model | training s | evaluation s, without | with | added s |",
@@ -99,12 +114,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--paper-eval", default=None, metavar="MODEL", help="also time a paper-size evaluation")
     p.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    p.add_argument(
+        "--from-results",
+        default=None,
+        metavar="DIR",
+        help="time the evaluations of the quick runs stored there (seed 42) instead of training anew",
+    )
     p.add_argument("--save-results", default=None, metavar="DIR", help="also save the quick runs there")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
-    for model in registry.parse_model_list(args.models):
-        rows.append(measure(model, "quick", args.threads, args.data_dir, save_dir=args.save_results))
+    stored = results.load_results_dir(args.from_results) if args.from_results else {}
+    for i, model in enumerate(registry.parse_model_list(args.models)):
+        if args.from_results:
+            rows.append(
+                measure_stored(model, stored[model]["runs"][42], args.threads, args.data_dir, i % 2 == 0)
+            )
+        else:
+            rows.append(measure(model, "quick", args.threads, args.data_dir, save_dir=args.save_results))
         r = rows[-1]
         print(
             f"{model}: train {r['train']:.1f} s, eval {r['eval_without']:.1f} -> {r['eval_with']:.1f} s",

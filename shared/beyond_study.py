@@ -55,7 +55,8 @@ def generation_block(
     mean-code reconstructions of the test images are the reference set (what the decoder
     achieves from real codes). The sampled ones are left out: they cost as much again and
     equal the mean-code ones for the deterministic models."""
-    images, notes = generation.generate(model, train_codes, seed)
+    n_samples = generation.n_samples_for(len(test_x))
+    images, notes = generation.generate(model, train_codes, seed, n_samples)
     real = _features(test_x)
     n_pr = min(N_PR, len(real))
     radii = distribution.knn_radii(real[:n_pr], distribution.DEFAULT_K)  # once for every set
@@ -67,7 +68,7 @@ def generation_block(
     block = {
         "prior": prior,
         "prior_label": generation.PRIOR_LABELS[prior],
-        "n_samples": generation.N_SAMPLES,
+        "n_samples": n_samples,
         "gmm_components": generation.GMM_COMPONENTS,
         "notes": notes,
         "feature_net": classifier.classifier_id(),

@@ -23,7 +23,7 @@ class ReevaluationError(RuntimeError):
     """A stored run that cannot be re-evaluated; the message says which and why."""
 
 
-def _splits_for(run: dict, data_dir: str | None) -> data.MNISTSplits:
+def splits_for(run: dict, data_dir: str | None) -> data.MNISTSplits:
     """The split the run was trained and evaluated on (same source and sizes), else an error."""
     budget = run["config"]["training"]["budget"]
     splits = experiment.load_data(budget, data_dir, run["profile"])
@@ -40,7 +40,7 @@ def reevaluate_run(run: dict, model: str, data_dir: str | None = None, device: s
             f"{model} seed {run['seed']}: no trained weights stored (status {run['status']})"
         )
     net = experiment.restore_model(model, run)
-    out = evaluation.evaluate_model(net, _splits_for(run, data_dir), run["seed"], device)
+    out = evaluation.evaluate_model(net, splits_for(run, data_dir), run["seed"], device)
     config = {
         **run["config"],
         "reevaluated": {

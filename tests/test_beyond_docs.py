@@ -19,7 +19,9 @@ def _section_10() -> str:
 @pytest.mark.parametrize(
     "quoted",
     [
-        f"{generation.N_SAMPLES:,} samples per sampler",
+        f"{generation.N_SAMPLES:,} samples per sampler, at most {generation.SAMPLES_PER_TEST_IMAGE} per test image",
+        f"the quick profile's\n1,000 get {generation.n_samples_for(1000):,}",
+        f"the embedded data's 500 get {generation.n_samples_for(500):,}",
         f"a {generation.GMM_COMPONENTS}-component full-covariance Gaussian mixture",
         f"(k = {distribution.DEFAULT_K})",
         f"first {beyond_study.N_PR:,} points of each set",
@@ -37,6 +39,11 @@ def test_ball_margin_is_the_quoted_one() -> None:
 
 def test_readme_quotes_the_same_sampler_size_and_neighbourhood() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert f"*Samples* ({generation.N_SAMPLES:,} per sampler)" in readme
+    quick = generation.n_samples_for(1000)
+    per_image = generation.SAMPLES_PER_TEST_IMAGE
+    assert (
+        f"*Samples* ({generation.N_SAMPLES:,} per sampler, at most {per_image} per test image: {quick:,} in"
+        in readme
+    )
     assert f"k = {distribution.DEFAULT_K} nearest neighbours" in readme
     assert f"{generation.GMM_COMPONENTS}-component Gaussian mixture" in readme

@@ -127,3 +127,8 @@ def test_sampling_is_seeded_and_leaves_the_global_rng_alone() -> None:
     b = generation.prior_codes(model, 100, codes, seed=9)
     c = generation.prior_codes(model, 100, codes, seed=10)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_sample_count_is_ten_thousand_at_most_five_per_test_image() -> None:
+    assert generation.n_samples_for(10_000) == 10_000  # the paper profile
+    assert generation.n_samples_for(1_000) == 5_000 and generation.n_samples_for(500) == 2_500
