@@ -3,10 +3,11 @@
 
 Each task runs, on its node, exactly what the local runner runs for that (model, seed): it calls
 :meth:`shared.batch.Runner.run_one` (the same papermill command and parameters, the same results
-file, executed notebook and log), with the torch thread count taken from the task's CPUs. The
-submitting process waits for the array (one line per finished task, as the local runner prints),
-then runs the evaluation notebook itself and prints the summary table: the evaluation reads every
-results file, takes a minute, and needs no node (run it with ``--skip-evaluation`` to leave it out).
+file, executed notebook and log, the same ``--threads``; a task asks for that many CPUs unless
+``--slurm-cpus-per-task`` says otherwise), so its numbers are the local path's. The submitting
+process waits for the array (one line per finished task, as the local runner prints), then runs
+the evaluation notebook itself and prints the summary table: the evaluation reads every results
+file, takes a minute and needs no node (``--skip-evaluation`` leaves it out).
 
 Requeue: a task whose time limit comes near, or that is preempted, receives submitit's signal
 (USR2, ``signal_delay_s`` before the limit); submitit then calls :meth:`NotebookTask.checkpoint`,
@@ -27,10 +28,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import getpass
 import json
 import math
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -61,7 +62,7 @@ ACTIVE_STATES = {
 }
 # sbatch options the executor sets itself: --slurm-extra may not override them
 MANAGED = {"array", "output", "error", "open-mode", "signal", "wrap", "parsable", "test-only"}
-POLL_SECONDS = 5.0
+POLL_SECONDS = 2.0  # squeue every 2 s at first, then less often: +1 s per 30 s waited, at most 30 s
 SIGNAL_DELAY_S = 90  # submitit's default: USR2 this long before the time limit
 
 
@@ -71,7 +72,7 @@ class SlurmOptions:
 
     partition: str | None = None  # None: the cluster's default partition
     time: int = 120  # minutes per task (a task that reaches it is requeued and resumes)
-    cpus_per_task: int = 2
+    cpus_per_task: int | None = None  # None: run_all's --threads (the notebook's torch threads)
     gpus_per_task: int = 0
     mem: str | None = None  # e.g. "8G"; None: the partition's default
     array_parallelism: int | None = None  # tasks running at once; None: no limit (submitit: 256)
@@ -130,11 +131,7 @@ class SlurmOptions:
 FLAGS = {  # SlurmOptions field -> (flag, metavar, help)
     "partition": ("--slurm-partition", "NAME", "partition (default: the cluster's default)"),
     "time": ("--slurm-time", "TIME", "time limit per task: minutes or [D-]HH:MM[:SS] (default 120 min)"),
-    "cpus_per_task": (
-        "--slurm-cpus-per-task",
-        "N",
-        "CPUs per task, the notebook's torch threads (default 2)",
-    ),
+    "cpus_per_task": ("--slurm-cpus-per-task", "N", "CPUs per task (default: --threads)"),
     "gpus_per_task": ("--slurm-gpus-per-task", "N", "GPUs per task (default 0)"),
     "mem": ("--slurm-mem", "SIZE", "memory per task, e.g. 8G (default: the partition's)"),
     "array_parallelism": ("--slurm-array-parallelism", "N", "tasks running at once (default: no limit)"),
@@ -189,6 +186,8 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         args.slurm = make_options(values)
     except ValueError as exc:
         p.error(str(exc))
+    if args.slurm.cpus_per_task is None:  # a CPU for each torch thread of the notebook
+        args.slurm.cpus_per_task = max(1, args.threads)
 
 
 def field_dest(field: str) -> str:
@@ -330,9 +329,7 @@ class NotebookTask:
                 previous(signum, frame)
 
         signal.signal(signal.SIGTERM, on_term)
-        runner = batch.Runner(self.args, self.dirs)
-        cpus = int(os.environ.get("SLURM_CPUS_PER_TASK") or self.args.slurm.cpus_per_task)
-        runner.threads = None if batch._uses_cuda(self.args.device) else cpus
+        runner = batch.Runner(self.args, self.dirs)  # torch threads: --threads, as on the local path
         self._runner = runner
         try:
             outcome = runner.run_one(model, seed)
@@ -444,7 +441,7 @@ def squeue_states() -> dict[str, str] | None:
     when squeue does not answer. Finished jobs stay listed for MinJobAge, then drop out."""
     try:
         proc = subprocess.run(
-            ["squeue", "-h", "-r", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%T"],
+            ["squeue", "-h", "-r", "-t", "all", "-u", pwd.getpwuid(os.getuid()).pw_name, "-o", "%i|%T"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -584,6 +581,7 @@ def _wait(waiting: dict[str, dict], dirs, folder: Path, total: int, done: int, t
 
     outcomes = []
     last_state: dict[str, str] = {}
+    final_state: dict[str, str] = {}  # a finished task's state, once seen (it may leave squeue next)
     gone_once: set[str] = set()
     quiet_since = time.time()
     while waiting:
@@ -610,6 +608,8 @@ def _wait(waiting: dict[str, dict], dirs, folder: Path, total: int, done: int, t
             record = _read_outcome(outcome_path(folder, model, seed), entry["job_id"])
             if record is None and key not in gone_once:  # finished: let its outcome file arrive
                 gone_once.add(key)
+                if state:
+                    final_state[key] = state
                 continue
             if record is not None:
                 note = record["note"]
@@ -618,14 +618,22 @@ def _wait(waiting: dict[str, dict], dirs, folder: Path, total: int, done: int, t
                 outcome = batch.Outcome(model, seed, record["status"], record["seconds"], note)
             else:
                 outcome = batch.Outcome(
-                    model, seed, "crashed", 0.0, _crash_note(entry, state, dirs, model, seed)
+                    model,
+                    seed,
+                    "crashed",
+                    0.0,
+                    _crash_note(entry, state or final_state.get(key), dirs, model, seed),
                 )
             del waiting[key]
             outcomes.append(outcome)
             print(_line(done + len(outcomes), total, outcome, t0), flush=True)
         if waiting:
-            time.sleep(POLL_SECONDS)
+            time.sleep(_poll_interval(time.perf_counter() - t0))
     return outcomes
+
+
+def _poll_interval(waited: float) -> float:
+    return min(30.0, POLL_SECONDS * (1 + waited / 60)) if POLL_SECONDS else 0.0
 
 
 def _read_outcome(path: Path, job_id: str) -> dict | None:
@@ -736,13 +744,13 @@ def dry_run_text(args, dirs, jobs: list[tuple[str, int]]) -> str:
              f"results in {dirs['results']}, executed notebooks and logs in {dirs['executed']}"]  # fmt: skip
     if args.executor == "slurm":
         opts, name = args.slurm, job_name(args)
-        threads = None if args.device == "cuda" else opts.cpus_per_task
+        threads = None if args.device == "cuda" else args.threads
         if todo:
             kind = f"one array of {len(todo)} tasks" if len(todo) > 1 else "one job (a single run)"
             lines.append(f"executor slurm: {kind} through submitit, Slurm logs in {slurm_dir(dirs) / 'logs'}")
             flags = opts.sbatch_flags(name, len(todo), slurm_dir(dirs) / "logs")
             lines.append(f"sbatch options: {' '.join(flags)}")
-            lines.append("each task runs (threads = its CPUs; with a GPU, none):")
+            lines.append("each task runs (with --device auto on a GPU node: the GPU, no thread count):")
         for i, (model, seed) in enumerate(todo):
             lines.append(
                 f"  task {i}: {model} seed {seed}: {shlex.join(notebook_command(args, dirs, model, seed, threads))}"
