@@ -20,13 +20,15 @@ from shared import classifier, codes, distribution, generation, latent, registry
 
 GRID_IMAGES = 64  # generated images stored per sampler (samples.generated_<sampler>)
 KMEANS_RESTARTS = 5
-N_PR = 5_000  # points per set for precision / recall (quadratic cost); FD uses every point
+N_TRAIN_CODES = 10_000  # training images whose codes fit the mixture and the probe (the first ones)
+N_PR = 3_000  # points per set for precision / recall (quadratic cost); FD uses every point
 BATCH = 500
 
 
 @functools.lru_cache(maxsize=1)
 def _feature_net() -> classifier.MNISTClassifier:
-    return classifier.load_classifier()
+    # channels_last: ~1.5x faster convolutions on CPU (the features are most of the added cost)
+    return classifier.load_classifier().to(memory_format=torch.channels_last)
 
 
 def _batched(fn, x: torch.Tensor) -> torch.Tensor:
@@ -41,6 +43,7 @@ def mean_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _features(x: torch.Tensor) -> torch.Tensor:
     net = _feature_net().to(x.device)
+    x = x.contiguous(memory_format=torch.channels_last)
     return classifier.batched_features(net, x).double().cpu()
 
 

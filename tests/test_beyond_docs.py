@@ -26,6 +26,7 @@ def _section_10() -> str:
         f"first {beyond_study.N_PR:,} points of each set",
         f"{beyond_study.KMEANS_RESTARTS} restarts seeded from the run seed",
         "at most 1 − 10⁻³ from the origin",
+        f"the first {beyond_study.N_TRAIN_CODES:,} training images",
     ],
 )
 def test_protocol_quotes_the_constants(quoted: str) -> None:
