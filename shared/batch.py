@@ -453,7 +453,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     except KeyboardInterrupt:
         return 130
-    if not args.skip_evaluation:
+    return finish(runner, outcomes, start)
+
+
+def finish(runner: Runner, outcomes: list[Outcome], start: float) -> int:
+    """After the runs (either executor): the evaluation notebook, HTML, the summary; exit status."""
+    if not runner.args.skip_evaluation:
         try:
             outcomes.append(run_evaluation(runner))
         except KeyboardInterrupt:
@@ -463,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             f"evaluation notebook: {outcomes[-1].status} ({outcomes[-1].seconds:.1f} s) {outcomes[-1].note}",
             flush=True,
         )
-    render_html(dirs["executed"])
+    render_html(runner.dirs["executed"])
     print(f"\n{summary_table(outcomes)}\ntotal wall time {time.perf_counter() - start:.1f} s")
     return 1 if any(o.status == "crashed" for o in outcomes) else 0
 

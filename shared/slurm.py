@@ -664,20 +664,7 @@ def main(args: argparse.Namespace, dirs: dict[str, Path], jobs: list[tuple[str, 
         outcomes = run_batch(args, dirs, jobs)
     except KeyboardInterrupt:
         return 130
-    runner = batch.Runner(args, dirs)
-    if not args.skip_evaluation:
-        try:
-            outcomes.append(batch.run_evaluation(runner))
-        except KeyboardInterrupt:
-            print("\ninterrupted during the evaluation notebook; every run is stored: re-run to evaluate")
-            return 130
-        print(
-            f"evaluation notebook: {outcomes[-1].status} ({outcomes[-1].seconds:.1f} s) {outcomes[-1].note}",
-            flush=True,
-        )
-    batch.render_html(dirs["executed"])
-    print(f"\n{batch.summary_table(outcomes)}\ntotal wall time {time.perf_counter() - start:.1f} s")
-    return 1 if any(o.status == "crashed" for o in outcomes) else 0
+    return batch.finish(batch.Runner(args, dirs), outcomes, start)
 
 
 # ------------------------------------------------------------------ --dry-run
