@@ -63,7 +63,8 @@ def _uniform_sphere(model: nn.Module, n: int, train_codes: torch.Tensor) -> torc
 @torch.no_grad()
 def _vamp(model: nn.Module, n: int, train_codes: torch.Tensor) -> torch.Tensor:
     """A uniform draw of a pseudo-input, then z ~ q(z | pseudo-input) (Tomczak & Welling's prior)."""
-    pseudo = model.pseudo_inputs(model.idle_input).reshape(-1, *model.model_config.input_dim)
+    idle = model.idle_input.to(next(model.parameters()).device)  # a plain CPU tensor in pythae's VAMP
+    pseudo = model.pseudo_inputs(idle).reshape(-1, *model.model_config.input_dim)
     out = model.encoder(pseudo)
     pick = torch.randint(len(pseudo), (n,))
     mu, std = out.embedding[pick], torch.exp(0.5 * out.log_covariance[pick])
