@@ -22,23 +22,12 @@ GRID_IMAGES = 64  # generated images stored per sampler (samples.generated_<samp
 KMEANS_RESTARTS = 5
 N_TRAIN_CODES = 10_000  # training images whose codes fit the mixture and the probe (the first ones)
 N_PR = 3_000  # points per set for precision / recall (quadratic cost); FD uses every point
-BATCH = 500
 
 
 @functools.lru_cache(maxsize=1)
 def _feature_net() -> classifier.MNISTClassifier:
     # channels_last: ~1.5x faster convolutions on CPU (the features are most of the added cost)
     return classifier.load_classifier().to(memory_format=torch.channels_last)
-
-
-def _batched(fn, x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([fn(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
-
-
-@torch.no_grad()
-def mean_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Mean codes [N, D] of many images, in batches."""
-    return _batched(lambda b: latent.encode_mean(model, b), x)
 
 
 def _features(x: torch.Tensor) -> torch.Tensor:

@@ -48,6 +48,12 @@ def _mean_std(v: np.ndarray) -> tuple[float, float]:
     return float(finite.mean(dtype=np.float64)), std
 
 
+@torch.no_grad()
+def mean_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Mean codes [N, D] of many images, in batches."""
+    return _batched(lambda b: latent.encode_mean(model, b), x)
+
+
 def _summarise(per_item: dict[str, torch.Tensor], key: str = "per_image") -> dict:
     """Per-item float32 arrays under ``key`` plus their float64 mean and std (ddof 1)."""
     arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in per_item.items()}
@@ -65,7 +71,7 @@ def reconstructions(
     """Mean-code and sampled reconstructions of ``x`` (sampling seeded by ``seed``); ``codes``:
     the mean codes of ``x`` when already computed."""
     if codes is None:
-        codes = beyond_study.mean_codes(model, x)
+        codes = mean_codes(model, x)
     with torch.no_grad():
         mean = _batched(lambda z: latent.decode(model, z), codes)
     torch.manual_seed(seed)
@@ -118,7 +124,7 @@ def _beyond_blocks(
     """``metrics.generation``, ``metrics.codes`` and the sample grids (docs/PROTOCOL.md#10-beyond-the-study)."""
     n = beyond_study.N_TRAIN_CODES  # a fixed subset: encoding all 50,000 would double the cost
     train_x = splits.train_x[:n].to(x.device).contiguous(memory_format=torch.channels_last)
-    train_codes = beyond_study.mean_codes(model, train_x)
+    train_codes = mean_codes(model, train_x)
     generation, grids = beyond_study.generation_block(model, train_codes, x, recon["mean"], seed)
     codes = beyond_study.codes_block(train_codes, splits.train_y[:n], test_codes, splits.test_y, seed)
     return {"generation": generation, "codes": codes}, grids
@@ -137,7 +143,7 @@ def evaluate_model(
     model.to(device=device, memory_format=torch.channels_last).eval()
     x = splits.test_x.to(device).contiguous(memory_format=torch.channels_last)
     idx = evaluation_indices(len(x))
-    test_codes = beyond_study.mean_codes(model, x)
+    test_codes = mean_codes(model, x)
     recon = reconstructions(model, x, seed, test_codes)
     full = {kind: metrics.reconstruction_metrics(x, r) for kind, r in recon.items()}
     protocol = torch.as_tensor(idx["reconstruction"], device=x.device)
