@@ -238,7 +238,9 @@ def run_record(
             "samples": None if evaluation is None else evaluation["samples"],
         }
     )
-    record["weights"] = model_weights(result.model)
+    record["weights"] = model_weights(result.model, spec.unused_weights)
+    if spec.unused_weights:
+        record["config"]["weights_dropped"] = list(spec.unused_weights)
     return record
 
 
@@ -248,9 +250,11 @@ def run_record(
 _OUTSIDE_STATE_DICT = ("M_tens", "centroids_tens")
 
 
-def model_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    """The best weights as numpy arrays (0-d ones too), plus the state pythae keeps outside them."""
-    weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+def model_weights(model: torch.nn.Module, unused: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The best weights as numpy arrays (0-d ones too), plus the state pythae keeps outside them,
+    less the entries under the prefixes ``unused`` (evaluation never runs them)."""
+    state = model.state_dict()
+    weights = {k: v.detach().cpu().numpy() for k, v in state.items() if not k.startswith(unused)}
     for name in _OUTSIDE_STATE_DICT:
         value = getattr(model, name, None)
         if torch.is_tensor(value):
@@ -268,7 +272,14 @@ def restore_model(model: str, run: dict) -> torch.nn.Module:
         )
     state = {k: torch.as_tensor(np.asarray(v)) for k, v in run["weights"].items()}
     attributes = {k.removeprefix("attr:"): state.pop(k) for k in list(state) if k.startswith("attr:")}
-    net.load_state_dict(state)
+    dropped = tuple(run["config"].get("weights_dropped", ()))
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    not_stored = [k for k in missing if not k.startswith(dropped)]
+    if not_stored or unexpected:
+        raise results.ResultsError(
+            f"{model} seed {run['seed']}",
+            f"stored weights do not fit the model (missing {not_stored[:3]}, unexpected {unexpected[:3]})",
+        )
     for name, value in attributes.items():
         setattr(net, name, value)
     if attributes and hasattr(net, "G_inv"):

@@ -81,7 +81,7 @@ someone else cannot run code. Schema version 1::
                                                     # "attr:<name>" for state pythae keeps outside it (RHVAE)
     }
 
-Schema version 2 (written by this code) adds the metrics beyond the study
+Schema version 2 adds the metrics beyond the study
 (docs/PROTOCOL.md#10-beyond-the-study). Every block it adds is optional, so a version-1 file
 loads as it is (a v1 run is a v2 run without them) and is stamped 2 when a run is next saved
 into it::
@@ -119,6 +119,16 @@ into it::
                                    # removed by load_results, so a loaded run never has it. Runs
                                    # without one (files written before it) load unverified.
 
+Schema version 3 (written by this code) makes files smaller; v1 and v2 files load as they are:
+
+    the file: a zlib stream of the pickle (older files: the plain pickle; told apart by the
+              first byte)
+    samples.<image> (IMAGE_SAMPLES): stored as uint8 = round(value x 255); load_results returns
+              float16 value / 255, as older files hold them (display only: no metric reads them)
+    config.weights_dropped: [str]  # optional: prefixes of state-dict entries not stored because
+              # evaluation never uses them (FactorVAE's discriminator: registry
+              # ModelSpec.unused_weights); restore_model leaves those at their initial values
+
 Integrity on load: a run whose checksum does not match its data is refused ("seed N: checksum
 mismatch", naming the file), and in every run, with or without a checksum, each stored ``mean``
 must be the float64 mean of the per-item values it summarises (per_image / per_sequence, and
@@ -144,6 +154,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import math
 import operator
 import os
@@ -152,6 +163,7 @@ import re
 import sys
 import tempfile
 import warnings
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePath
 from typing import Any, Literal
@@ -167,8 +179,15 @@ except ImportError:  # numpy 1.x
     from numpy.core import multiarray as _np_multiarray
     from numpy.core import numeric as _np_numeric
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)  # v2 only adds optional blocks (see above)
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)  # v2 adds optional blocks; v3 packs images, compresses (see above)
+ZLIB_MAGIC = b"\x78"  # the first byte of a zlib stream (a pickle starts with b"\x80")
+ZLIB_LEVEL = 6
+#: samples that are images in [0, 1]: stored as uint8 (value x 255, rounded), read back as float16
+IMAGE_SAMPLES = (
+    "originals", "reconstructions_sampled", "reconstructions_mean", "interpolations",
+    "generated_prior", "generated_gmm",
+)  # fmt: skip
 DATASET = "MNIST"
 PICKLE_PROTOCOL = 5
 LOCK_TIMEOUT_S = 600.0
@@ -260,8 +279,10 @@ class _Refused(Exception):
 
 def _unpickle(path: Path) -> Any:
     try:
-        with open(path, "rb") as f:
-            return _PlainDataUnpickler(f).load()
+        payload = path.read_bytes()
+        if payload[:1] == ZLIB_MAGIC:  # schema 3 files are zlib-compressed; older ones plain pickles
+            payload = zlib.decompress(payload)
+        return _PlainDataUnpickler(io.BytesIO(payload)).load()
     except FileNotFoundError:
         raise ResultsError(path, "file not found") from None
     except _Refused as e:
@@ -288,8 +309,18 @@ def _check_top_level(data: Any, path: Path) -> None:
 
 
 def load_results(path: str | os.PathLike) -> dict:
-    """Load and validate one results file; any problem raises :class:`ResultsError`."""
-    path = Path(path)
+    """Load and validate one results file; any problem raises :class:`ResultsError`.
+
+    Readers see each run as it was saved: its checksum removed, image samples as float16."""
+    data = _read_stored(Path(path))
+    for run in data["runs"].values():
+        run.pop(CHECKSUM_KEY, None)
+        _unpack_images(run)
+    return data
+
+
+def _read_stored(path: Path) -> dict:
+    """The file as stored (checksums kept, image samples packed), every run verified."""
     data = _unpickle(path)
     _check_top_level(data, path)
     for seed, run in data["runs"].items():
@@ -302,8 +333,7 @@ def load_results(path: str | os.PathLike) -> dict:
 
 
 def _verify_checksum(run: dict, path: Path, seed: Any) -> None:
-    """Check and remove the run's checksum (readers see the run as it was saved)."""
-    stored = run.pop(CHECKSUM_KEY)
+    stored = run[CHECKSUM_KEY]
     try:
         computed = run_checksum(run)
     except TypeError as e:
@@ -638,6 +668,25 @@ def _check_arrays(block: Any, source: str, where: str) -> None:
         )
 
 
+def _pack_images(run: dict) -> None:
+    """Image samples to uint8 in place: they are for display (every metric is computed from the
+    model's full-precision output), and 1/255 steps are what a screen shows and MNIST holds."""
+    samples = run.get("samples")
+    for key in IMAGE_SAMPLES:
+        value = samples.get(key) if isinstance(samples, dict) else None
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            samples[key] = np.clip(np.rint(value.astype(np.float32) * 255), 0, 255).astype(np.uint8)
+
+
+def _unpack_images(run: dict) -> None:
+    """Packed (uint8) image samples back to float16 in [0, 1]; older files' float16 ones stay."""
+    samples = run.get("samples")
+    for key in IMAGE_SAMPLES:
+        value = samples.get(key) if isinstance(samples, dict) else None
+        if isinstance(value, np.ndarray) and value.dtype == np.uint8:
+            samples[key] = (value.astype(np.float32) / 255).astype(np.float16)
+
+
 # ---------------------------------------------------------------- writing
 
 
@@ -685,7 +734,8 @@ def _remove_stale_temp_files(path: Path) -> None:
 
 
 def _write_atomically(path: Path, data: dict) -> None:
-    write_bytes_atomically(path, pickle.dumps(data, protocol=PICKLE_PROTOCOL))
+    payload = zlib.compress(pickle.dumps(data, protocol=PICKLE_PROTOCOL), ZLIB_LEVEL)
+    write_bytes_atomically(path, payload)
 
 
 def write_bytes_atomically(path: Path, payload: bytes) -> None:
@@ -733,6 +783,7 @@ def save_run(results_dir: str | os.PathLike, model: str, seed: int, run: Mapping
     path = results_path(results_dir, model)
     seed = operator.index(seed)  # np.int64 -> int: keys must be plain too
     run = to_plain({k: v for k, v in run.items() if k != CHECKSUM_KEY})  # a stale one is replaced
+    _pack_images(run)
     validate_run(run, source=f"{path} [seed {seed!r}, not saved]")
     run[CHECKSUM_KEY] = run_checksum(run)
     _need(run["seed"] == seed, str(path), f"run['seed']={run['seed']!r} but seed={seed!r}")
@@ -763,7 +814,8 @@ def _store(path: Path, model: str, seed: int, run: dict) -> None:
     lock = Path(f"{path}.lock")
     with filelock.FileLock(lock, timeout=LOCK_TIMEOUT_S):
         _remove_stale_temp_files(path)
-        data = load_results(path) if path.exists() else _empty_file(model)
+        # the other seeds are written back exactly as stored (packed, with their checksums)
+        data = _read_stored(path) if path.exists() else _empty_file(model)
         _need(data["model"] == model, str(path), f"file holds model {data['model']!r}")
         data["runs"][seed] = run
         data["schema_version"] = SCHEMA_VERSION  # v1 runs are valid v2 runs

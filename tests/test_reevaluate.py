@@ -61,7 +61,7 @@ def test_a_version_1_run_gains_the_new_metrics_and_keeps_the_old(stored_run, mni
     reevaluate.reevaluate(tmp_path, ["VAE"], data_dir=str(mnist_dir))
     data = results.load_results(path)
     new = data["runs"][42]
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == results.SCHEMA_VERSION
     assert (
         "generation" in new["metrics"] and "codes" in new["metrics"] and "generated_prior" in new["samples"]
     )

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -265,23 +266,39 @@ def _one_line_error(path: Path) -> str:
 def test_64_flipped_bytes_in_the_middle_of_a_file_are_refused(tmp_path):
     weights = {"encoder.weight": np.random.default_rng(0).standard_normal(50_000).astype(np.float32)}
     path = R.save_run(tmp_path, "VAE", 42, {**_fixture_run(42), "weights": weights})
-    raw = bytearray(path.read_bytes())
+    compressed = path.read_bytes()
+    raw = bytearray(zlib.decompress(compressed))
     middle = len(raw) // 2  # inside the weights, as in a real file (most of its bytes)
     raw[middle : middle + 64] = bytes(b ^ 0xFF for b in raw[middle : middle + 64])
-    path.write_bytes(bytes(raw))
+    path.write_bytes(zlib.compress(bytes(raw)))  # damage the stream's own check would not see
     message = _one_line_error(path)
     assert "seed 42" in message and "checksum" in message
+    damaged = bytearray(compressed)  # damage to the compressed bytes: zlib's check refuses them
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    assert "corrupt" in _one_line_error(path)
+
+
+def _rewrite_payload(path: Path, edit) -> None:
+    """Apply ``edit`` to the file's pickle bytes, keeping the file's compression (or none)."""
+    stored = path.read_bytes()
+    compressed = stored[:1] == R.ZLIB_MAGIC
+    raw = bytearray(zlib.decompress(stored) if compressed else stored)
+    edit(raw)
+    path.write_bytes(zlib.compress(bytes(raw)) if compressed else bytes(raw))
 
 
 def _flip_bit_of_one_mse(path: Path, byte: int, bit: int) -> None:
     """Flip one bit of the 4th per-image MSE of protocol_sampled in the file's bytes."""
     run = R.load_results(path)["runs"][42]
     mse = run["metrics"]["reconstruction"]["protocol_sampled"]["per_image"]["mse"]
-    raw = bytearray(path.read_bytes())
-    at = raw.find(mse.tobytes())  # the first of the sets that hold these values (smoke: two)
-    assert at > 0
-    raw[at + 4 * 3 + byte] ^= 1 << bit  # float32, little-endian: byte 0 holds the lowest bits
-    path.write_bytes(bytes(raw))
+
+    def flip(raw: bytearray) -> None:
+        at = raw.find(mse.tobytes())  # the first of the sets that hold these values (smoke: two)
+        assert at > 0
+        raw[at + 4 * 3 + byte] ^= 1 << bit  # float32, little-endian: byte 0 holds the lowest bits
+
+    _rewrite_payload(path, flip)
 
 
 def test_one_flipped_bit_in_a_per_image_mse_is_refused_naming_the_run(tmp_path):
@@ -305,7 +322,7 @@ def test_the_checksum_is_in_the_file_not_in_the_loaded_run(tmp_path):
 
     run = _fixture_run(42)
     path = R.save_run(tmp_path, "VAE", 42, {**run, "checksum": "0" * 64})  # a stale one is replaced
-    stored = pickle.loads(path.read_bytes())["runs"][42]["checksum"]
+    stored = pickle.loads(zlib.decompress(path.read_bytes()))["runs"][42]["checksum"]
     assert stored == R.run_checksum(run) and len(stored) == 64 and int(stored, 16) >= 0
     loaded = R.load_results(path)["runs"][42]
     assert "checksum" not in loaded and R.run_checksum(loaded) == stored

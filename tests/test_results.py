@@ -94,8 +94,9 @@ def make_run(
             "latent": np.arange(300, dtype=np.int64),
         },
         "samples": {
-            "originals": rng.random((N_IMG, 28, 28)).astype(np.float16),
-            "interpolations": rng.random((N_SEQ, 10, 28, 28)).astype(np.float16),
+            # images on the 1/255 grid the file stores them on (schema 3), so they round-trip exactly
+            "originals": (rng.integers(0, 256, (N_IMG, 28, 28)) / 255).astype(np.float16),
+            "interpolations": (rng.integers(0, 256, (N_SEQ, 10, 28, 28)) / 255).astype(np.float16),
         }
         if ok
         else None,

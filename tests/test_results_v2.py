@@ -29,11 +29,11 @@ def test_a_file_written_by_the_version_1_code_still_loads_and_tabulates(v1_dir: 
     assert R.runs_frame(data).loc[0, "status"] == "ok"
 
 
-def test_saving_into_a_version_1_file_keeps_its_runs_and_stamps_version_2(v1_dir: Path) -> None:
+def test_saving_into_a_version_1_file_keeps_its_runs_and_stamps_the_current_version(v1_dir: Path) -> None:
     run = R.load_results(v1_dir / "VAE_MNIST.pkl")["runs"][42]
     R.save_run(v1_dir, "VAE", 7, {**run, "seed": 7})
     data = R.load_results(v1_dir / "VAE_MNIST.pkl")
-    assert data["schema_version"] == R.SCHEMA_VERSION == 2 and set(data["runs"]) == {7, 42}
+    assert data["schema_version"] == R.SCHEMA_VERSION == 3 and set(data["runs"]) == {7, 42}
 
 
 def _v2_run() -> dict:
@@ -80,6 +80,6 @@ def test_a_future_schema_version_is_refused_naming_the_readable_ones(tmp_path: P
     import pickle
 
     path = tmp_path / "VAE_MNIST.pkl"
-    path.write_bytes(pickle.dumps({"schema_version": 3, "model": "VAE", "dataset": "MNIST", "runs": {}}))
-    with pytest.raises(R.ResultsError, match="versions 1, 2"):
+    path.write_bytes(pickle.dumps({"schema_version": 4, "model": "VAE", "dataset": "MNIST", "runs": {}}))
+    with pytest.raises(R.ResultsError, match="versions 1, 2, 3"):
         R.load_results(path)
