@@ -23,6 +23,7 @@ from pathlib import Path
 
 from shared import data, experiment, registry, results
 from shared.cli import comma_list
+from shared.protocol import PUBLISHED_PROFILES
 
 ROOT = experiment.PROJECT_ROOT
 NOTEBOOKS = ROOT / "notebooks"
@@ -73,8 +74,8 @@ def _check_data(p: OneLineParser, args: argparse.Namespace) -> None:
         folder = data.find_mnist_folder(args.data_dir, ROOT / "data")
     except data.DataError as exc:
         p.error(str(exc))
-    if folder is None and args.profile == "paper":
-        p.error("the paper profile needs full MNIST: pass --data-dir or set MNIST_DIR")
+    if folder is None and args.profile in PUBLISHED_PROFILES:
+        p.error(f"the {args.profile} profile needs full MNIST: pass --data-dir or set MNIST_DIR")
     args.mnist_folder = folder
 
 
@@ -231,7 +232,7 @@ class Outcome:
 
 def output_dirs(profile: str, results_dir: str | None) -> dict[str, Path]:
     res = Path(results_dir) if results_dir else experiment.default_results_dir(profile)
-    base = ROOT if profile == "paper" and results_dir is None else res
+    base = ROOT if profile in PUBLISHED_PROFILES and results_dir is None else res
     return {
         "results": res,
         # with --results-dir everything of the batch goes there (tests never touch the user's copies)

@@ -3,6 +3,8 @@
 Profiles are budgets on one code path (the notebook's ``profile`` parameter):
 - ``smoke``: a few hundred images, 1 epoch: for tests, seconds per notebook.
 - ``quick``: the newcomer's first run on a 2-core CPU: all 22 models in minutes (the README gives the measured time).
+- ``reference``: the published CPU run: full MNIST, 3 seeds, 1-2 epochs at lr 1e-3 (about 2 hours
+  on 2 cores; per-model budgets for the costly models are registry fields).
 - ``paper``: the study's protocol: full MNIST, <= 100 epochs, early stopping 10, seeds 42/123/456.
 Every way a profile departs from the study is listed in ``Profile.deviations`` and stored with
 the run, so tables and captions can say so.
@@ -24,11 +26,12 @@ import torch
 
 from shared import registry, results
 from shared.data import EMBEDDED_SPLIT, MNISTSplits, load_mnist
-from shared.protocol import STUDY
+from shared.protocol import PUBLISHED_PROFILES, STUDY
 from shared.training import TrainResult, TrainSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 QUICK_EPOCHS = 4
+REFERENCE_EPOCHS = 2
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,20 @@ PROFILES: dict[str, Profile] = {
         description=f"4,000 training images (the embedded default, or the first 4,000 of full MNIST), "
         f"{QUICK_EPOCHS} epochs at lr 1e-3, 1 seed: a first run on a CPU",
     ),
+    "reference": Profile(
+        name="reference",
+        epochs=REFERENCE_EPOCHS,
+        patience=STUDY.patience,
+        n_train=None,
+        n_eval=None,
+        seeds=STUDY.seeds,
+        lr=1e-3,
+        description=f"full MNIST, seeds {'/'.join(map(str, STUDY.seeds))}, {REFERENCE_EPOCHS} epochs at lr 1e-3 "
+        "(1 epoch for the costly models; MIWAE / PIWAE 2 x 5 samples on 25,000 / 12,500 images): "
+        "the largest run of all 22 models x 3 seeds that fits about 2 hours on a 2-core CPU, "
+        "set from the measured seconds per epoch (benchmarks/reference_budget_results.md); "
+        "lr 1e-3 because 1e-4 barely moves in 2 epochs",
+    ),
     "paper": Profile(
         name="paper",
         epochs=STUDY.epochs,
@@ -92,14 +109,14 @@ PROFILES: dict[str, Profile] = {
 
 
 def default_results_dir(profile: str, custom: bool = False) -> Path:
-    """paper_results/ for the paper profile (published results); results/<profile>/ otherwise,
+    """paper_results/ for the published profiles (reference, paper); results/<profile>/ otherwise,
     so quick and smoke runs never mix with, or get committed as, the published results; and
     results/custom/ for a run with its own budget or a variant (see ``is_custom``), so it never
     replaces the profile's run of the same seed."""
     get_profile(profile)
     if custom:
         return PROJECT_ROOT / "results" / "custom"
-    return PROJECT_ROOT / ("paper_results" if profile == "paper" else f"results/{profile}")
+    return PROJECT_ROOT / ("paper_results" if profile in PUBLISHED_PROFILES else f"results/{profile}")
 
 
 def is_custom(model: str, profile: str, budget: dict[str, Any], variant: str | None) -> bool:
@@ -132,13 +149,13 @@ def run_budget(
 
 
 def load_data(budget: dict[str, Any], data_dir: str | None = None, profile: str = "quick") -> MNISTSplits:
-    """MNIST for this run; the paper profile refuses the embedded subset."""
+    """MNIST for this run; the published profiles refuse the embedded subset."""
     splits = load_mnist(
         data_dir, n_train=budget["n_train"], n_eval=budget["n_eval"], data_root=PROJECT_ROOT / "data"
     )
-    if profile == "paper" and not splits.is_full_mnist:
+    if profile in PUBLISHED_PROFILES and not splits.is_full_mnist:
         raise ValueError(
-            "the paper profile needs full MNIST: pass data_dir or set MNIST_DIR (see README 'Getting full MNIST')"
+            f"the {profile} profile needs full MNIST: pass data_dir or set MNIST_DIR (see README 'Getting full MNIST')"
         )
     return splits
 

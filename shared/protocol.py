@@ -26,3 +26,6 @@ class StudyProtocol:
 
 
 STUDY = StudyProtocol()
+#: Profiles whose runs are published: results in paper_results/, tables and figures at the top
+#: level, full MNIST and the study's seeds required (shared.experiment.PROFILES)
+PUBLISHED_PROFILES = ("reference", "paper")

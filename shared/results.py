@@ -18,7 +18,7 @@ someone else cannot run code. Schema version 1::
       "status": "ok" | "failed",
       "failure": None | {"epoch": int, "reason": str},   # None iff status == "ok";
                                        # epoch 0 = failed before the first epoch ended
-      "profile": "smoke" | "quick" | "paper" | "custom",
+      "profile": "smoke" | "quick" | "reference" | "paper" | "custom",
       "config": {
           "model": str, "display_name": str, "family": str,
           "model_config": dict,          # every model hyper-parameter actually used
@@ -192,7 +192,7 @@ DATASET = "MNIST"
 PICKLE_PROTOCOL = 5
 LOCK_TIMEOUT_S = 600.0
 STATUSES = ("ok", "failed")
-PROFILES = ("smoke", "quick", "paper", "custom")
+PROFILES = ("smoke", "quick", "reference", "paper", "custom")
 RECONSTRUCTION_SETS = ("protocol_sampled", "protocol_mean", "full_sampled", "full_mean")
 INTERPOLATION_PATH_SETS = ("chord", "requantised")  # extra paths: eval set "interpolation_<path>"
 EVAL_SETS = (

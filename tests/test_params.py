@@ -36,7 +36,7 @@ def test_the_defaults_and_good_values_pass() -> None:
         ({"lr": "fast"}, "lr = 'fast': expected float or None"),
         ({"lr": 0.0}, "lr = 0.0: expected a positive number"),
         ({"threads": -1}, "threads = -1: expected a positive integer"),
-        ({"profile": "full"}, "profile = 'full': expected smoke | quick | paper"),
+        ({"profile": "full"}, "profile = 'full': expected smoke | quick | reference | paper"),
         ({"device": "gpu"}, "device = 'gpu': expected auto | cpu | cuda"),
         ({"variant": "nope"}, "variant = 'nope': RAE_GP has study_literal"),
     ],

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from shared import analysis as A
 from shared import results as R
 from shared.cli import comma_list
-from shared.protocol import STUDY
+from shared.protocol import PUBLISHED_PROFILES, STUDY
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RESULTS_DIR = PROJECT_ROOT / "paper_results"
@@ -222,7 +222,7 @@ def load_report(
     results = _filter(loaded, models, seeds)
     runs = _runs_with_labels(results)
     found_seeds = {int(s) for s in runs["seed"]}
-    if "paper" in set(runs["profile"]):
+    if set(runs["profile"]) & set(PUBLISHED_PROFILES):
         found_seeds |= set(STUDY.seeds)
     return Report(
         results_dir=results_dir,

@@ -53,8 +53,9 @@ Shared protocol ([docs/PROTOCOL.md](../docs/PROTOCOL.md), sections
 [2](../docs/PROTOCOL.md#2-backbone)–[6](../docs/PROTOCOL.md#6-evaluation-protocol)): the common conv
 backbone, latent {LATENT_DIM}, Adam lr {f"{STUDY.lr:.0e}".replace("e-0", "e-")}, batch {STUDY.batch_size}, early stopping on
 validation loss (patience {STUDY.patience}, best weights restored). The `profile` parameter picks
-the budget: `smoke` (a code test), `quick` (the first CPU run), `paper` (the study's protocol: full
-MNIST, ≤ {STUDY.epochs} epochs, seeds {"/".join(map(str, STUDY.seeds))}). Generated from
+the budget: `smoke` (a code test), `quick` (the first CPU run), `reference` (the published CPU run:
+full MNIST, 3 seeds, 1–2 epochs), `paper` (the study's protocol: full MNIST, ≤ {STUDY.epochs} epochs,
+seeds {"/".join(map(str, STUDY.seeds))}). Generated from
 `tools/templates/training.py`, `shared/registry.py` and this model's page
 [docs/models/{spec.name}.md](../docs/models/{spec.name}.md) — do not edit by hand.
 """
