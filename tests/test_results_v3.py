@@ -31,7 +31,9 @@ def test_files_are_compressed_and_images_packed_to_the_nearest_1_255(tmp_path: P
     loaded = results.load_results(path)["runs"][42]["samples"]["originals"]
     assert loaded.dtype == np.float16
     assert np.abs(loaded.astype(np.float32) - off_grid.astype(np.float32)).max() <= 0.5 / 255 + 1e-3
-    assert np.array_equal(np.rint(loaded.astype(np.float32) * 255), np.rint(off_grid.astype(np.float32) * 255))
+    assert np.array_equal(
+        np.rint(loaded.astype(np.float32) * 255), np.rint(off_grid.astype(np.float32) * 255)
+    )
 
 
 def test_a_plain_pickle_of_an_older_schema_loads_with_its_float16_images(tmp_path: Path) -> None:
