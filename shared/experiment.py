@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import os
 import platform
+import re
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -117,6 +119,36 @@ def default_results_dir(profile: str, custom: bool = False) -> Path:
     if custom:
         return PROJECT_ROOT / "results" / "custom"
     return PROJECT_ROOT / ("paper_results" if profile in PUBLISHED_PROFILES else f"results/{profile}")
+
+
+def run_identity(model: str, profile: str, budget: dict[str, Any], variant: str | None) -> str:
+    """Which run this is: the profile's name for the profile's own run; for a custom run the
+    profile plus what differs from its budget and the variant, e.g. ``quick+epochs=2+lr=0.01``
+    (a folder name: results_dir_for), so two different custom runs never share a place."""
+    base = get_profile(profile).budget(model)
+    changed = {k: v for k, v in budget.items() if base.get(k) != v}
+    parts = [f"{k}={_compact(v)}" for k, v in sorted(changed.items())]
+    parts += [f"variant={variant}"] if variant is not None else []
+    return "+".join([profile, *parts])
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict):
+        text = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+    else:
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+    return re.sub(r"[^A-Za-z0-9._=,-]", "_", text)
+
+
+def results_dir_for(profile: str, identity: str, results_dir: str | os.PathLike | None) -> Path:
+    """Where a run is stored: ``results_dir`` when given (a custom run there never replaces a run of
+    another identity: shared.results refuses, in one line); else the profile's folder for its own
+    run and ``results/custom/<identity>/`` for a custom one, so a sweep of custom runs keeps them all."""
+    if results_dir:
+        return Path(results_dir)
+    if identity == profile:
+        return default_results_dir(profile)
+    return PROJECT_ROOT / "results" / "custom" / identity
 
 
 def is_custom(model: str, profile: str, budget: dict[str, Any], variant: str | None) -> bool:
@@ -235,6 +267,7 @@ def run_record(
             "profile": "custom" if is_custom(model, profile, budget, variant) else profile,
             "config": {
                 "model": model,
+                "identity": run_identity(model, profile, budget, variant),
                 "display_name": spec.display_name,
                 "family": spec.family,
                 "model_config": registry.config_as_dict(result.model.model_config),

@@ -29,6 +29,9 @@ someone else cannot run code. Schema version 1::
           "versions": {"python": str, "torch": str, "pythae": str, "numpy": str},
           "git_commit": str,
           "created": str,                # ISO-8601 UTC
+          "identity": str,               # optional: which run (shared.experiment.run_identity):
+                                         # the profile, or e.g. "quick+epochs=2" for a custom run;
+                                         # a custom run never replaces a run of another identity
           "setting_differs": str,        # optional: the study setting this run does not use
                                          # ("" = the study's stated setting; shared.registry)
       },
@@ -233,6 +236,9 @@ class ResultsError(Exception):
     def __init__(self, source: str | os.PathLike, problem: str) -> None:
         self.source, self.problem = str(source), problem
         super().__init__(f"{self.source}: {problem}")
+
+    def _render_traceback_(self) -> list[str]:  # IPython (notebooks): this one line, no traceback
+        return [f"ResultsError: {self}"]
 
 
 # ---------------------------------------------------------------- safe loading
@@ -512,6 +518,7 @@ def _check_config(config: Any, source: str) -> None:
         _need(isinstance(config[key], str), source, f"config.{key} must be a str")
     for key in ("model_config", "training", "versions"):
         _need(isinstance(config[key], dict), source, f"config.{key} must be a dict")
+    _need(isinstance(config.get("identity", ""), str), source, "config.identity must be a str")
     data = config["data"]
     _need_dict(data, DATA_KEYS, source, "config.data")
     _need(isinstance(data["source"], str), source, "config.data.source must be a str")
@@ -817,6 +824,7 @@ def _store(path: Path, model: str, seed: int, run: dict) -> None:
         # the other seeds are written back exactly as stored (packed, with their checksums)
         data = _read_stored(path) if path.exists() else _empty_file(model)
         _need(data["model"] == model, str(path), f"file holds model {data['model']!r}")
+        _check_replaces_same_run(data["runs"].get(seed), run, path)
         data["runs"][seed] = run
         data["schema_version"] = SCHEMA_VERSION  # v1 runs are valid v2 runs
         _write_atomically(path, data)
@@ -824,6 +832,39 @@ def _store(path: Path, model: str, seed: int, run: dict) -> None:
         # finds its inode unlinked once it gets the lock and starts over on a new one
         # (filelock >= 4.2.11 checks st_nlink after every flock).
         lock.unlink(missing_ok=True)
+
+
+def run_identity(run: Mapping) -> str:
+    """Which run a stored run is (shared.experiment.run_identity); files written before identities
+    were stored: its profile ("custom" for every custom run)."""
+    return run["config"].get("identity") or run["profile"]
+
+
+def check_can_store(
+    results_dir: str | os.PathLike, model: str, seed: int, profile: str, identity: str
+) -> None:
+    """Before training: raise the one-line error :func:`save_run` would raise after it, when this
+    run may not replace what ``seed`` holds (so no training is spent on a run that cannot be kept)."""
+    path = results_path(results_dir, model)
+    if path.exists():
+        old = _read_stored(path)["runs"].get(operator.index(seed))
+        _check_replaces_same_run(
+            old, {"seed": seed, "profile": profile, "config": {"identity": identity}}, path
+        )
+
+
+def _check_replaces_same_run(old: Mapping | None, new: Mapping, path: Path) -> None:
+    """A custom run never replaces a different run, nor is replaced by one; a profile's run may
+    replace another profile's (a GPU paper run replaces the reference run in paper_results/)."""
+    if old is None or "custom" not in (old["profile"], new["profile"]):
+        return
+    before, after = run_identity(old), run_identity(new)
+    _need(
+        before == after,
+        str(path),
+        f"seed {new['seed']} holds the run {before!r}; not replacing it with the run {after!r} "
+        "(give this run its own results_dir)",
+    )
 
 
 # ---------------------------------------------------------------- training checkpoints

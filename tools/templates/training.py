@@ -83,8 +83,11 @@ from shared.training import train_model
 MODEL = "{name}"
 budget = experiment.run_budget(MODEL, profile, epochs=epochs, patience=patience, n_train=n_train, lr=lr)
 custom = experiment.is_custom(MODEL, profile, budget, variant)  # stored as profile "custom"
-results_dir = Path(results_dir) if results_dir else experiment.default_results_dir(profile, custom)
-print(f"{{MODEL}}, seed {{seed}}, profile {{profile}}{{' (custom)' if custom else ''}}: budget {{budget}}")
+identity = experiment.run_identity(MODEL, profile, budget, variant)  # custom runs: their own folder
+results_dir = experiment.results_dir_for(profile, identity, results_dir)
+print(f"{{MODEL}}, seed {{seed}}, profile {{profile}}{{f' (custom: {{identity}})' if custom else ''}}: budget {{budget}}")
+print(f"results: {{results_dir}}")
+results.check_can_store(results_dir, MODEL, seed, "custom" if custom else profile, identity)
 ''',
         ),
         ("markdown", "## Data"),
