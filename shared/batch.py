@@ -251,6 +251,21 @@ def papermill_command(notebook: Path, output: Path, params: dict) -> list[str]:
     return cmd
 
 
+def with_lifeline(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that it dies with this process, even a SIGKILLed one (shared.lifeline)."""
+    return [sys.executable, "-m", "shared.lifeline", str(os.getpid()), *cmd]
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (kill, a scheduler, a closed session) stops the batch as Ctrl-C does: its running
+    notebooks are stopped, finished runs stay stored, the same command resumes."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 class Runner:
     """Runs the jobs, keeps the child processes so Ctrl-C can stop them cleanly."""
 
@@ -280,7 +295,7 @@ class Runner:
         start = time.perf_counter()
         with open(log, "w") as fh:
             proc = subprocess.Popen(
-                papermill_command(NOTEBOOKS / f"{model}_training.ipynb", out, params),
+                with_lifeline(papermill_command(NOTEBOOKS / f"{model}_training.ipynb", out, params)),
                 stdout=fh,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -383,7 +398,7 @@ def run_evaluation(runner: Runner) -> Outcome:
     }
     with open(out.with_suffix(".log"), "w") as fh:
         code = subprocess.call(
-            papermill_command(NOTEBOOKS / "evaluation.ipynb", out, params),
+            with_lifeline(papermill_command(NOTEBOOKS / "evaluation.ipynb", out, params)),
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
@@ -439,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         return slurm.main(args, dirs, ordered_jobs(args.models, seeds))
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
+    _stop_on_sigterm()
     runner = Runner(args, dirs)
     jobs = ordered_jobs(args.models, seeds)
     print(

@@ -77,7 +77,7 @@ import warnings
 
 from IPython.display import display
 
-from shared import evaluation, experiment, plotting, results
+from shared import evaluation, experiment, plotting, results, runlock
 from shared.training import train_model
 
 MODEL = "{name}"
@@ -88,6 +88,7 @@ results_dir = experiment.results_dir_for(profile, identity, results_dir)
 print(f"{{MODEL}}, seed {{seed}}, profile {{profile}}{{f' (custom: {{identity}})' if custom else ''}}: budget {{budget}}")
 print(f"results: {{results_dir}}")
 results.check_can_store(results_dir, MODEL, seed, "custom" if custom else profile, identity)
+runlock.hold(results_dir, MODEL, seed)  # one process per (model, seed): a second one stops here, in one line
 ''',
         ),
         ("markdown", "## Data"),
@@ -198,6 +199,7 @@ if ev is not None:
             """
 record = experiment.run_record(MODEL, profile, budget, splits, result, ev)
 path = results.save_run(results_dir, MODEL, seed, record)
+runlock.release(results_dir, MODEL, seed)
 print(f"saved seed {seed} ({result.status}) to {path}")
 """,
         ),
