@@ -23,9 +23,11 @@ import seaborn as sns
 from adjustText import adjust_text
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox
 
 from shared.analysis import combined_rank, pearson
 
@@ -326,6 +328,7 @@ def _label_points(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Sequ
         texts,
         x=points[:, 0],
         y=points[:, 1],
+        objects=_marker_boxes(ax),  # the markers' areas, not only their centres (a short label sat on them)
         ax=ax,
         iter_lim=LABEL_ITERATIONS,
         expand=(1.15, 1.35),
@@ -335,6 +338,22 @@ def _label_points(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Sequ
     )
     fig.set_layout_engine("none")  # keep the laid-out geometry the labels were placed for
     return texts
+
+
+def _marker_boxes(ax: Axes) -> list[Bbox]:
+    """Boxes of every scatter marker in ``ax`` (size in points² -> pixels), in data coordinates:
+    adjustText 1.4 maps the boxes it is given through ``transData`` itself."""
+    boxes = []
+    scale, to_data = ax.get_figure(root=True).dpi / 72, ax.transData.inverted()
+    for collection in ax.collections:
+        if not isinstance(collection, PathCollection):
+            continue
+        sizes = collection.get_sizes()
+        centres = collection.get_offset_transform().transform(collection.get_offsets())
+        for i, (cx, cy) in enumerate(centres):
+            r = np.sqrt(sizes[i % len(sizes)] if len(sizes) else 36.0) / 2 * scale
+            boxes.append(Bbox(to_data.transform([(cx - r, cy - r), (cx + r, cy + r)])))
+    return boxes
 
 
 def plot_ssim_vs_piq(

@@ -112,6 +112,9 @@ def test_labels_of_a_crowded_cluster_do_not_overlap_and_are_reproducible(which: 
     boxes = _label_boxes(fig)
     assert len(boxes) == len(_crowded())
     assert not _overlaps(boxes)
+    ax = fig.axes[0]  # nor any marker (the issue: a short label sat on its neighbours' markers)
+    markers = [b.transformed(ax.transData) for b in P._marker_boxes(ax)]
+    assert [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(markers) if a.overlaps(b)] == []
     again = _label_boxes(draw())
     assert [tuple(np.round(b.extents, 3)) for b in boxes] == [tuple(np.round(b.extents, 3)) for b in again]
 
