@@ -31,7 +31,9 @@ def _published(tmp_path: Path) -> dict[str, Path]:
                 (dirs["executed"] / f"{model}_seed{seed}{suffix}").write_text(f"{model} {seed}")
     (dirs["executed"] / "evaluation.ipynb").write_text("{}")
     (dirs["figures"] / "fig5_ssim_vs_piq.png").write_bytes(b"png")
-    (dirs["figures"] / "fig5_ssim_vs_piq.caption.md").write_text("SSIM against PIQ\n\nlong caption")
+    (dirs["figures"] / "fig5_ssim_vs_piq.caption.md").write_text(
+        "**Fig 5: SSIM against PIQ.** profile reference (...)"
+    )
     (dirs["tables"] / "pareto_regimes.md").write_text(
         "**Pareto frontier. profile reference (...)**\n\n| a |\n"
     )

@@ -270,7 +270,8 @@ def test_every_new_figure_builds_with_a_one_line_title_and_its_caption(rep: repo
         assert out.built, (out.name, out.note)
         title = out.figure.get_suptitle()
         assert title and "\n" not in title and len(title) <= P.MAX_TITLE_CHARS, (out.name, title)
-        assert (rep.figures_dir / f"{out.name}.caption.md").read_text(encoding="utf-8").strip() == out.caption
+        caption_file = rep.figures_dir / f"{out.name}.caption.md"
+        assert caption_file.read_text(encoding="utf-8").strip() == f"**{out.title}.** {out.caption}"
         assert (rep.figures_dir / f"{out.name}.png").read_bytes()[:4] == b"\x89PNG"
         assert COLLAPSE_RULE in out.caption, out.name
 

@@ -65,7 +65,7 @@ def test_every_report_figure_has_a_short_one_line_title_and_its_caption_beside_i
         assert out.caption and out.caption not in title
         caption_file = rep.figures_dir / f"{out.name}.caption.md"
         assert caption_file in out.paths and out.paths[0].suffix == ".png"
-        assert caption_file.read_text(encoding="utf-8").strip() == out.caption
+        assert caption_file.read_text(encoding="utf-8").strip() == f"**{out.title}.** {out.caption}"
         shown.clear()
         report.display_output(out)
         markdown = shown[0].data

@@ -93,9 +93,12 @@ def _mean_sd(values: pd.Series) -> str:
 
 
 def _title(path: Path, fallback: str) -> str:
-    """A table's or caption's title: its first line, without bold marks, up to the profile note."""
+    """The title of a table's Markdown or a figure's caption file: the bold start of its first line,
+    up to the caption (which begins with the profile)."""
     first = path.read_text(encoding="utf-8").strip().splitlines()[0] if path.is_file() else ""
-    title = first.strip("*").split(". profile ")[0].split(" · ")[0].strip()
+    if not first.startswith("**"):
+        return fallback
+    title = first[2:].split("**")[0].split(". profile ")[0].split(" · ")[0].strip().rstrip(".")
     return title or fallback
 
 

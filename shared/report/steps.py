@@ -204,7 +204,8 @@ def _save_table(rep: Report, name: str, title: str, made: Built) -> Output:
 
 def _save_figure(rep: Report, name: str, title: str, made: Built) -> Output:
     """Write the figure as PNG and PDF, and its caption (not drawn in it) as ``name.caption.md``."""
-    paths = P.save_figure(made.figure, rep.figures_dir, name, caption=made.caption)
+    # the caption file opens with the title in bold, as a table's Markdown does (the appendix lists both)
+    paths = P.save_figure(made.figure, rep.figures_dir, name, caption=f"**{title}.** {made.caption}")
     return Output(
         name, title, "figure", made.caption, frame=made.frame, figure=made.figure,
         paths=[paths["png"], paths["pdf"], *([paths["caption"]] if "caption" in paths else [])],
