@@ -153,3 +153,24 @@ def test_run_times_are_rounded(tmp_path: Path) -> None:
         failure_epoch=None, failure_reason=None,
     )  # fmt: skip
     assert set(report.run_table(rep).frame["wall_minutes"]) == {0.2}
+
+
+def test_a_caption_names_the_models_a_per_model_budget_applies_to() -> None:
+    from shared.report.core import describe
+
+    rows = pd.DataFrame(
+        {
+            "model": ["VAE", "AE", "HVAE", "MIWAE"],
+            "seed": [42] * 4,
+            "profile": ["reference"] * 4,
+            "data": ["full MNIST"] * 4,
+            "deviations": [
+                "at most 2 epochs instead of 100; learning rate 0.001 instead of 0.0001",
+                "at most 2 epochs instead of 100; learning rate 0.001 instead of 0.0001",
+                "at most 2 epochs instead of 100; learning rate 0.001 instead of 0.0001",
+                "at most 1 epoch instead of 100; learning rate 0.001 instead of 0.0001",
+            ],
+        }
+    )
+    text = describe(rows)
+    assert "at most 1 epoch (MIWAE); at most 2 epochs (all but MIWAE); learning rate 0.001)" in text

@@ -281,10 +281,24 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _short_deviations(column: pd.Series) -> str:
-    """Distinct deviations of the runs, without their "instead of ..." tails, for a caption."""
-    items = {d.split(" instead of ")[0] for text in column for d in text.split("; ") if d}
-    return "; ".join(sorted(items))
+def _short_deviations(rows: pd.DataFrame) -> str:
+    """Distinct deviations of the runs, without their "instead of ..." tails, for a caption; one
+    that only some models have names them ("at most 1 epoch (CIWAE, HVAE)", "... (all but MIWAE)"),
+    so a per-model budget reads as one."""
+    models_of: dict[str, set[str]] = {}
+    for model, text in zip(rows["model"], rows["deviations"]):
+        for item in (d.split(" instead of ")[0] for d in text.split("; ") if d):
+            models_of.setdefault(item, set()).add(model)
+    every = set(rows["model"])
+    parts = []
+    for item, models in sorted(models_of.items()):
+        if models == every:
+            parts.append(item)
+        elif len(models) <= len(every) / 2:
+            parts.append(f"{item} ({', '.join(sorted(models))})")
+        else:
+            parts.append(f"{item} (all but {', '.join(sorted(every - models))})")
+    return "; ".join(parts)
 
 
 def describe(rows: pd.DataFrame) -> str:
@@ -297,7 +311,7 @@ def describe(rows: pd.DataFrame) -> str:
     lo, hi = int(per_model.min()), int(per_model.max())
     count = plural(hi, "seed") if lo == hi else f"{lo}–{hi} seeds"
     seeds = ", ".join(str(s) for s in sorted({int(s) for s in rows["seed"]}))
-    deviations = _short_deviations(rows["deviations"]) if "deviations" in rows else ""
+    deviations = _short_deviations(rows) if "deviations" in rows else ""
     return (
         f"profile {', '.join(sorted(set(rows['profile'])))}"
         + (f" (not the study's protocol: {deviations})" if deviations else "")
