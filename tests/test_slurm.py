@@ -177,7 +177,8 @@ def test_dry_run_commands_are_the_ones_run_one_runs(monkeypatch, tmp_path):
     runner = batch.Runner(args, dirs)
     runner.threads = 3
     assert runner.run_one("VAE", 7).status == "crashed"
-    assert ran == [slurm.notebook_command(args, dirs, "VAE", 7, 3)]
+    # run_one starts it through shared.lifeline (it dies with the batch); the command inside is the same
+    assert ran == [batch.with_lifeline(slurm.notebook_command(args, dirs, "VAE", 7, 3))]
 
 
 def test_checkpoint_stops_the_notebook_and_hands_back_the_task_without_force(tmp_path):
