@@ -91,6 +91,9 @@ def decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 def reconstruct_sampled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """x_hat = Decoder(z), z ~ q(z|x): via the model's forward, or one direct draw (see above)."""
+    if _spec(model).sampled_recon == "deterministic":  # nothing to sample: the forward's x_hat
+        with torch.no_grad():
+            return decode(model, encode_mean(model, x))
     if _spec(model).sampled_recon == "encoder_gaussian":
         with torch.no_grad():  # no graph: kept across batches it would hold the whole test set
             out = model.encoder(x)

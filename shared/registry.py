@@ -174,8 +174,11 @@ def _disentangled_warmup(params: dict[str, Any], epochs: int) -> dict[str, Any]:
 MEAN_CODES = ("embedding", "iaf_flow", "planar_flows", "unit_direction", "quantised", "ball_location")
 #: Sampled reconstructions (shared.latent.reconstruct_sampled): the model's own forward pass, or one
 #: z ~ q(z|x) drawn straight from the Gaussian encoder (FactorVAE's forward splits the batch; the
-#: IWAE family decodes K or M x K samples only to return the first: the same draw at up to 50x).
-SAMPLED_RECONS = ("forward", "encoder_gaussian")
+#: IWAE family decodes K or M x K samples only to return the first: the same draw at up to 50x), or,
+#: for the deterministic autoencoders, Decoder(E(x)) without the forward's training-only terms (the
+#: forward's own x_hat, bit for bit; RAE-GP's forward also takes a double-backward penalty that held
+#: ~0.3 GB per evaluation batch).
+SAMPLED_RECONS = ("forward", "encoder_gaussian", "deterministic")
 #: Priors that generation samples from (shared.generation): N(0, I); VAMP's mixture of its
 #: pseudo-inputs' posteriors; the uniform distribution on SVAE's hypersphere; VQ-VAE's codes drawn
 #: from the training set's code frequencies, position by position (it learns no prior of its own);
@@ -356,6 +359,7 @@ _SPECS: list[ModelSpec] = [
         # pythae's RAE_L2 model has no L2 term of its own: pythae's docs put reg_weight on the
         # decoder optimiser as weight_decay (CoupledOptimizerTrainer), as we do here.
         prior="none",
+        sampled_recon="deterministic",
         decoder_weight_decay_param="reg_weight",
     ),
     ModelSpec(
@@ -366,6 +370,7 @@ _SPECS: list[ModelSpec] = [
         head="embedding",
         training_mode=SINGLE,
         prior="none",
+        sampled_recon="deterministic",
         cost_hint=3,
         profile_budgets=_REFERENCE_ONE_EPOCH,
         variants={"study_literal": {"reg_weight": 10.0}},
@@ -418,6 +423,7 @@ _SPECS: list[ModelSpec] = [
         params={},
         head="embedding",
         prior="none",
+        sampled_recon="deterministic",
         training_mode=SINGLE,
     ),
     # The study's failed models: runnable, not in the default set.
