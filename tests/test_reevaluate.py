@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from shared import evaluation, experiment, reevaluate, results
-from shared.training import TrainSettings, train_model
+from shared import reevaluate, results
+from tests.stored_runs import store_smoke_run
 from tools.compare_results import differences
 
 SCALE_FREE = ("endpoint_distance", "path_excess", "step_cv")
@@ -20,14 +19,8 @@ SCALE_FREE = ("endpoint_distance", "path_excess", "step_cv")
 
 @pytest.fixture(scope="module")
 def stored_run(mnist_dir, tmp_path_factory) -> tuple[Path, dict]:
-    torch.set_num_threads(1)
-    budget = experiment.run_budget("VAE", "smoke")
-    splits = experiment.load_data(budget, str(mnist_dir), "smoke")
-    result = train_model("VAE", splits, TrainSettings(epochs=1, seed=42, progress=False))
-    ev = evaluation.evaluate_model(result.model, splits, seed=42)
     folder = tmp_path_factory.mktemp("results")
-    results.save_run(folder, "VAE", 42, experiment.run_record("VAE", "smoke", budget, splits, result, ev))
-    return folder, results.load_results(folder / "VAE_MNIST.pkl")["runs"][42]
+    return folder, store_smoke_run("VAE", mnist_dir, folder)[0]
 
 
 def test_reevaluating_an_unchanged_model_reproduces_every_stored_number(stored_run, mnist_dir) -> None:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from shared import evaluation, experiment, reevaluate, results
-from shared.training import TrainSettings, train_model
+from shared import experiment, reevaluate, results
+from tests.stored_runs import store_smoke_run
 from tests.test_results import make_run
 from tools.compare_results import differences
 
@@ -56,15 +56,9 @@ def test_saving_a_seed_leaves_the_other_seeds_as_stored_checksums_included(tmp_p
 
 @pytest.fixture(scope="module")
 def factor_vae(mnist_dir, tmp_path_factory) -> tuple[Path, dict, dict]:
-    torch.set_num_threads(1)
-    budget = experiment.run_budget("FactorVAE", "smoke")
-    splits = experiment.load_data(budget, str(mnist_dir), "smoke")
-    result = train_model("FactorVAE", splits, TrainSettings(epochs=1, seed=42, progress=False))
-    ev = evaluation.evaluate_model(result.model, splits, seed=42)
     folder = tmp_path_factory.mktemp("results")
-    record = experiment.run_record("FactorVAE", "smoke", budget, splits, result, ev)
-    results.save_run(folder, "FactorVAE", 42, record)
-    return folder, results.load_results(folder / "FactorVAE_MNIST.pkl")["runs"][42], result.model.state_dict()
+    run, result = store_smoke_run("FactorVAE", mnist_dir, folder)
+    return folder, run, result.model.state_dict()
 
 
 def test_factor_vae_keeps_no_discriminator_weights_and_restores_the_rest(factor_vae) -> None:
