@@ -79,3 +79,13 @@ def test_missing_inputs_are_one_line_errors(tmp_path: Path) -> None:
     cmd = [*cmd[:-1], str(tmp_path / "ex"), "--results-dir", str(tmp_path / "ex")]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "no results files" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_notebook_copied_by_an_earlier_build_stays_listed(tmp_path: Path) -> None:
+    d = _published(tmp_path)
+    appendix.build_appendix(d["executed"], d["results"], d["figures"], d["tables"], d["out"])
+    for stale in d["executed"].glob("AE_seed42.*"):  # a resumed batch executed only the rest
+        stale.unlink()
+    index = appendix.build_appendix(d["executed"], d["results"], d["figures"], d["tables"], d["out"])
+    row = next(line for line in index.read_text().splitlines() if line.startswith("| [AE]"))
+    assert "notebooks/AE_seed42.ipynb" in row

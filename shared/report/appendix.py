@@ -43,17 +43,19 @@ class AppendixError(Exception):
 
 
 def copy_notebooks(executed_dir: Path, dest: Path, models: list[str]) -> dict[str, list[str]]:
-    """Copy the seed-42 notebook of each model and the evaluation notebook; ``name -> files``."""
+    """Copy the seed-42 notebook of each model and the evaluation notebook; ``name -> files`` in
+    ``dest`` (one copied earlier stays listed: a resumed run's batch executes only what was left)."""
     dest.mkdir(parents=True, exist_ok=True)
     stems = {m: f"{m}_seed{NOTEBOOK_SEED}" for m in models} | {"evaluation": "evaluation"}
-    copied: dict[str, list[str]] = {}
+    present: dict[str, list[str]] = {}
     for name, stem in stems.items():
         for suffix in SUFFIXES:
-            source = executed_dir / f"{stem}{suffix}"
+            source, target = executed_dir / f"{stem}{suffix}", dest / f"{stem}{suffix}"
             if source.is_file():
-                shutil.copyfile(source, dest / source.name)
-                copied.setdefault(name, []).append(source.name)
-    return copied
+                shutil.copyfile(source, target)
+            if target.is_file():
+                present.setdefault(name, []).append(target.name)
+    return present
 
 
 def model_lines(results_dir: Path) -> pd.DataFrame:
