@@ -57,18 +57,12 @@ def test_every_link_resolves_and_only_seed_42_notebooks_are_copied(tmp_path: Pat
     d = _published(tmp_path)
     index = appendix.build_appendix(d["executed"], d["results"], d["figures"], d["tables"], d["out"])
     copied = sorted(p.name for p in (d["out"] / "notebooks").iterdir())
-    assert copied == [
-        "AE_seed42.html",
-        "AE_seed42.ipynb",
-        "VAE_seed42.html",
-        "VAE_seed42.ipynb",
-        "evaluation.ipynb",
-    ]
+    assert copied == ["AE_seed42.ipynb", "VAE_seed42.ipynb", "evaluation.ipynb"]  # training: .ipynb only
     links = re.findall(r"\]\(([^)]+)\)", index.read_text())
     missing = [link for link in links if not (index.parent / link).exists() and "RESULTS.md" not in link]
     assert missing == []
     html = (d["out"] / "index.html").read_text()
-    assert "<table>" in html and 'href="notebooks/VAE_seed42.html"' in html
+    assert "<table>" in html and 'href="notebooks/VAE_seed42.ipynb"' in html
 
 
 def test_missing_inputs_are_one_line_errors(tmp_path: Path) -> None:

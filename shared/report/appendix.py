@@ -3,8 +3,8 @@
     python -m shared.report.appendix            # the reference run: notebooks/executed/reference
     python -m shared.report.appendix --executed-dir notebooks/executed/paper
 
-It copies the executed seed-42 training notebook of every model and the executed evaluation
-notebook (``.ipynb`` for a code host, ``.html`` for a browser) into ``appendix/notebooks/``, and
+It copies the executed seed-42 training notebook of every model (``.ipynb``: a code host renders
+it) and the executed evaluation notebook (``.ipynb`` and ``.html``) into ``appendix/notebooks/``, and
 writes ``appendix/README.md`` (an index that renders on a code host) and ``appendix/index.html``
 (the same index for a browser) linking every notebook, figure and table, with one line of
 results per model computed from the results files. Only the executed notebooks are copied: the
@@ -29,7 +29,9 @@ from shared.analysis.common import REGISTRY_MODELS
 ROOT = Path(__file__).resolve().parents[2]
 APPENDIX_DIR = ROOT / "appendix"
 NOTEBOOK_SEED = 42
-SUFFIXES = (".ipynb", ".html")
+#: what is copied: the training notebooks as .ipynb only (a code host renders them; their HTML twins
+#: would add about 20 MB to a size budget of 150 MB), the evaluation notebook also as .html
+SUFFIXES = {"training": (".ipynb",), "evaluation": (".ipynb", ".html")}
 #: the one-line result per model: (eval set, metric, column label, scale)
 HEADLINE = (
     ("protocol_sampled", "ssim", "SSIM ↑", 1.0),
@@ -49,7 +51,7 @@ def copy_notebooks(executed_dir: Path, dest: Path, models: list[str]) -> dict[st
     stems = {m: f"{m}_seed{NOTEBOOK_SEED}" for m in models} | {"evaluation": "evaluation"}
     present: dict[str, list[str]] = {}
     for name, stem in stems.items():
-        for suffix in SUFFIXES:
+        for suffix in SUFFIXES["evaluation" if name == "evaluation" else "training"]:
             source, target = executed_dir / f"{stem}{suffix}", dest / f"{stem}{suffix}"
             if source.is_file():
                 shutil.copyfile(source, target)
