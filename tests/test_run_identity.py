@@ -81,4 +81,6 @@ def test_a_notebook_custom_run_is_stored_with_its_identity_beside_the_profile_ru
     stored = results.load_results(results.results_path(tmp_path / "res", "VAE"))["runs"][42]
     assert stored["config"]["identity"] == "smoke" and stored["profile"] == "smoke"
     text = (tmp_path / "out.ipynb").read_text()
-    assert "ResultsError:" in text and "Traceback" not in text and "epoch 1/" not in text  # refused before training
+    assert (
+        "ResultsError:" in text and "Traceback" not in text and "epoch 1/" not in text
+    )  # refused before training
