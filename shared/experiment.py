@@ -153,7 +153,7 @@ def results_dir_for(profile: str, identity: str, results_dir: str | os.PathLike 
 
 def is_custom(model: str, profile: str, budget: dict[str, Any], variant: str | None) -> bool:
     """True when a run is not the profile's own (its budget was changed, or a variant is used)."""
-    return variant is not None or budget != get_profile(profile).budget(model)
+    return run_identity(model, profile, budget, variant) != profile
 
 
 def get_profile(name: str) -> Profile:
@@ -257,6 +257,7 @@ def run_record(
     """Everything about one run as plain data (schema: shared/results.py)."""
     spec = registry.get_spec(model)
     variant = result.settings.get("variant")
+    identity = run_identity(model, profile, budget, variant)
     record = results.to_plain(
         {
             "seed": result.settings["seed"],
@@ -264,10 +265,10 @@ def run_record(
             "failure": result.failure,
             # a notebook run with its own epochs / lr / ... or a variant is not the profile's run:
             # "custom" keeps run_all from skipping it as done and the report from mixing it in unseen
-            "profile": "custom" if is_custom(model, profile, budget, variant) else profile,
+            "profile": "custom" if identity != profile else profile,
             "config": {
                 "model": model,
-                "identity": run_identity(model, profile, budget, variant),
+                "identity": identity,
                 "display_name": spec.display_name,
                 "family": spec.family,
                 "model_config": registry.config_as_dict(result.model.model_config),
