@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import data, experiment, registry, results
+from shared import precision as precisions
 from shared.cli import comma_list
 from shared.protocol import PUBLISHED_PROFILES
 
@@ -138,7 +139,7 @@ def max_jobs() -> tuple[int, str]:
 
 def _check_output_dirs(p: OneLineParser, args: argparse.Namespace) -> None:
     """Every folder the batch writes to must be a folder we can write (one line, not a traceback)."""
-    for what, folder in output_dirs(args.profile, args.results_dir).items():
+    for what, folder in output_dirs(args.profile, args.results_dir, args.identity).items():
         problem = _unwritable(folder)
         if problem:
             flag = f"--results-dir {args.results_dir}" if args.results_dir else f"{what} folder {folder}"
@@ -175,6 +176,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="torch CPU threads per run (default 1: the numbers of a run do not depend on --jobs)",
     )
+    p.add_argument(
+        "--precision",
+        choices=list(precisions.PRECISIONS),
+        default=precisions.DEFAULT,
+        help="training precision (default fp32); bf16 = autocast with float32 weights, stored as the "
+        "custom run <profile>+precision=bf16 in its own folder (results/custom/...)",
+    )
     p.add_argument("--force", action="store_true", help="re-run runs that are already stored as ok")
     p.add_argument("--skip-evaluation", action="store_true", help="do not run the evaluation notebook")
     p.add_argument(
@@ -188,6 +196,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     slurm.add_arguments(p)
     args = p.parse_args(argv)
     slurm.check_args(p, args)
+    args.identity = batch_identity(args.profile, args.precision)
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
     if args.jobs is not None and args.jobs < 1:
@@ -230,15 +239,38 @@ class Outcome:
     note: str = ""
 
 
-def output_dirs(profile: str, results_dir: str | None) -> dict[str, Path]:
-    res = Path(results_dir) if results_dir else experiment.default_results_dir(profile)
-    base = ROOT if profile in PUBLISHED_PROFILES and results_dir is None else res
+def batch_identity(profile: str, precision: str) -> str:
+    """Which run every notebook of the batch is (shared.experiment.run_identity): the profile's own,
+    or the custom run at another precision (model-independent: only the precision differs)."""
+    model = registry.MODEL_NAMES[0]
+    budget = experiment.run_budget(model, profile, precision=precision)
+    return experiment.run_identity(model, profile, budget, None)
+
+
+def output_dirs(profile: str, results_dir: str | None, identity: str | None = None) -> dict[str, Path]:
+    identity = identity or profile
+    res = Path(results_dir) if results_dir else experiment.results_dir_for(profile, identity, None)
+    base = ROOT if identity in PUBLISHED_PROFILES and results_dir is None else res
     return {
         "results": res,
         # with --results-dir everything of the batch goes there (tests never touch the user's copies)
-        "executed": res / "executed" if results_dir else NOTEBOOKS / "executed" / profile,
+        "executed": res / "executed" if results_dir else NOTEBOOKS / "executed" / identity,
         "figures": base / "figures",
         "tables": base / "tables",
+    }
+
+
+def notebook_params(args: argparse.Namespace, dirs: dict, model: str, seed: int, threads: int | None) -> dict:
+    """The training notebook's parameters for (model, seed) of this batch (either executor)."""
+    return {
+        "seed": seed,
+        "profile": args.profile,
+        "data_dir": args.data_dir,
+        "device": args.device,
+        "threads": threads,
+        "precision": args.precision,
+        "results_dir": str(dirs["results"]),
+        "debug_nan_epoch": 1 if args.debug_nan == model else None,
     }
 
 
@@ -279,18 +311,11 @@ class Runner:
         self.threads = None if _uses_cuda(args.device) else args.threads
 
     def run_one(self, model: str, seed: int) -> Outcome:
-        if not self.args.force and results.is_done(self.dirs["results"], model, seed, self.args.profile):
+        args = self.args
+        if not args.force and results.is_done(self.dirs["results"], model, seed, args.profile, args.identity):
             return Outcome(model, seed, "skipped", 0.0, "already stored as ok")
         out = self.dirs["executed"] / f"{model}_seed{seed}.ipynb"
-        params = {
-            "seed": seed,
-            "profile": self.args.profile,
-            "data_dir": self.args.data_dir,
-            "device": self.args.device,
-            "threads": self.threads,
-            "results_dir": str(self.dirs["results"]),
-            "debug_nan_epoch": 1 if self.args.debug_nan == model else None,
-        }
+        params = notebook_params(args, self.dirs, model, seed, self.threads)
         log = out.with_suffix(".log")
         start = time.perf_counter()
         with open(log, "w") as fh:
@@ -447,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     except data.DataError as exc:
         _refuse(f"MNIST files unusable: {exc}")
     seeds = args.seeds or list(experiment.get_profile(args.profile).seeds)
-    dirs = output_dirs(args.profile, args.results_dir)
+    dirs = output_dirs(args.profile, args.results_dir, args.identity)
     if args.executor == "slurm" or args.dry_run:  # shared/slurm.py: an array of Slurm tasks, or the plan
         from shared import slurm
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from shared import precision as precisions
 from shared import registry, results
 from shared.data import EMBEDDED_SPLIT, MNISTSplits, load_mnist
 from shared.protocol import PUBLISHED_PROFILES, STUDY
@@ -58,6 +59,7 @@ class Profile:
             "n_eval": self.n_eval,
             "lr": self.lr,
             "model_params": {},
+            "precision": precisions.DEFAULT,  # every profile trains in float32; bf16 is a custom run
         }
         return {**base, **registry.get_spec(model).profile_budgets.get(self.name, {})}
 
@@ -170,11 +172,13 @@ def run_budget(
     patience: int | None = None,
     n_train: int | None = None,
     lr: float | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """The profile's budget for ``model``, with explicit notebook parameters taking precedence."""
     registry.get_spec(model)
     budget = get_profile(profile).budget(model)
-    for key, value in (("epochs", epochs), ("patience", patience), ("n_train", n_train), ("lr", lr)):
+    given = (("epochs", epochs), ("patience", patience), ("n_train", n_train), ("lr", lr))
+    for key, value in (*given, ("precision", precision)):
         if value is not None:
             budget[key] = value
     return budget
@@ -209,6 +213,8 @@ def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> lis
         out.append(f"learning rate {budget['lr']:g} instead of {STUDY.lr:g}")
     for key, value in budget["model_params"].items():
         out.append(f"{key} = {value} (profile budget) instead of the study's setting")
+    if budget.get("precision", precisions.DEFAULT) != precisions.DEFAULT:
+        out.append(f"trained with {budget['precision']} autocast instead of float32")
     full_test = STUDY.n_test if splits.is_full_mnist else EMBEDDED_SPLIT[2]
     if len(splits.test_x) < full_test:
         out.append(f"only {len(splits.test_x)} test images instead of {full_test}")
@@ -350,6 +356,7 @@ def settings_for(
         patience=budget["patience"],
         lr=budget["lr"],
         model_overrides=budget["model_params"] or None,
+        precision=budget.get("precision", precisions.DEFAULT),
         seed=seed,
         device=device,
         threads=threads,

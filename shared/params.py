@@ -16,6 +16,7 @@ from typing import Any
 
 from shared import registry
 from shared.experiment import PROFILES
+from shared.precision import PRECISIONS
 
 MAX_SEED = 2**32 - 1
 DEVICES = ("auto", "cpu", "cuda")
@@ -58,6 +59,8 @@ TRAINING_PARAMETERS: tuple[Param, ...] = (
     Param("n_train", None, int, "None: the profile's number of training images", _positive, "a positive integer"),
     Param("lr", None, float, "None: the profile's learning rate (paper: the study's 1e-4)", _positive,
           "a positive number"),
+    Param("precision", "fp32", str, '"fp32" | "bf16" (bf16 autocast training, float32 weights; a custom run)',
+          lambda v: v in PRECISIONS, " | ".join(PRECISIONS)),
     Param("device", "auto", str, '"auto" | "cpu" | "cuda"', lambda v: v in DEVICES, " | ".join(DEVICES)),
     Param("threads", None, int, "torch CPU threads; None: torch's default", _positive, "a positive integer"),
     Param("results_dir", None, str, "None: paper_results/ (reference, paper), results/<profile>/, results/custom/"),

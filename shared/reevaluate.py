@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from shared import data, evaluation, experiment, results
+from shared.training import deterministic_cuda
 
 
 class ReevaluationError(RuntimeError):
@@ -40,6 +41,8 @@ def reevaluate_run(run: dict, model: str, data_dir: str | None = None, device: s
             f"{model} seed {run['seed']}: no trained weights stored (status {run['status']})"
         )
     net = experiment.restore_model(model, run)
+    if device.startswith("cuda"):
+        deterministic_cuda()  # as in training: the same GPU then gives the stored numbers again
     out = evaluation.evaluate_model(net, splits_for(run, data_dir), run["seed"], device)
     config = {
         **run["config"],

@@ -86,6 +86,8 @@ class ModelSpec:
     prior: str = "normal"  # what generation samples from (PRIORS; shared.generation)
     # state-dict prefixes a results file need not keep: evaluation never runs them (training only)
     unused_weights: tuple[str, ...] = ()
+    # methods that run in float32 when training under bf16 autocast (shared.precision.keep_float32)
+    float32_methods: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.name not in CATALOGUE:
@@ -396,6 +398,11 @@ _SPECS: list[ModelSpec] = [
         training_mode=SINGLE,
         prior="uniform_sphere",
         mean_code="unit_direction",
+        # under bf16 autocast, pythae/models/svae/svae_model.py `_acc_rej_steps` writes float32
+        # draws into a bf16 tensor (an index-put dtype error) and `_compute_kl`'s Bessel function
+        # (svae_utils.py `ive`) goes through numpy, which has no bf16; the acceptance-rejection
+        # sampler of w near 1 needs float32's resolution anyway
+        float32_methods=("_sample_von_mises", "_compute_kl"),
     ),
     ModelSpec(
         name="MSSSIM_VAE",

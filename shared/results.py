@@ -947,9 +947,12 @@ def load_results_dir(
     return loaded
 
 
-def is_done(results_dir: str | os.PathLike, model: str, seed: int, profile: str) -> bool:
-    """True when ``seed`` of ``model`` is stored with status ok and its metrics for ``profile``
-    (for resume: a run trained but interrupted during its evaluation is not done).
+def is_done(
+    results_dir: str | os.PathLike, model: str, seed: int, profile: str, identity: str | None = None
+) -> bool:
+    """True when ``seed`` of ``model`` is stored with status ok and its metrics for ``profile``'s
+    own run, or for the custom run ``identity`` (e.g. ``quick+precision=bf16``); for resume: a run
+    trained but interrupted during its evaluation is not done.
 
     A missing file means not done; an unreadable one raises :class:`ResultsError`.
     """
@@ -957,8 +960,14 @@ def is_done(results_dir: str | os.PathLike, model: str, seed: int, profile: str)
     if not path.exists():
         return False
     run = load_results(path)["runs"].get(int(seed))
+    identity = identity or profile
+    stored_as = profile if identity == profile else "custom"
     return (
-        run is not None and run["status"] == "ok" and run["profile"] == profile and run["metrics"] is not None
+        run is not None
+        and run["status"] == "ok"
+        and run["profile"] == stored_as
+        and run_identity(run) == identity
+        and run["metrics"] is not None
     )
 
 

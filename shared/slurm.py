@@ -541,7 +541,7 @@ def run_batch(args, dirs, jobs: list[tuple[str, int]]) -> list:
         entry = known.get(_key(model, seed))
         if entry and states.get(entry["job_id"]) in ACTIVE_STATES:
             waiting[_key(model, seed)] = entry  # queued or running since an earlier run_all: wait
-        elif not args.force and results.is_done(dirs["results"], model, seed, args.profile):
+        elif not args.force and results.is_done(dirs["results"], model, seed, args.profile, args.identity):
             outcomes.append(batch.Outcome(model, seed, "skipped", 0.0, "already stored as ok"))
         else:
             todo.append((model, seed))
@@ -675,15 +675,7 @@ def notebook_command(args, dirs, model: str, seed: int, threads: int | None) -> 
     from shared import batch
 
     out = Path(dirs["executed"]) / f"{model}_seed{seed}.ipynb"
-    params = {
-        "seed": seed,
-        "profile": args.profile,
-        "data_dir": args.data_dir,
-        "device": args.device,
-        "threads": threads,
-        "results_dir": str(dirs["results"]),
-        "debug_nan_epoch": 1 if args.debug_nan == model else None,
-    }
+    params = batch.notebook_params(args, dirs, model, seed, threads)
     return batch.papermill_command(batch.NOTEBOOKS / f"{model}_training.ipynb", out, params)
 
 
@@ -722,7 +714,7 @@ def dry_run_text(args, dirs, jobs: list[tuple[str, int]]) -> str:
         entry = known.get(_key(model, seed))
         if entry and states.get(entry["job_id"]) in ACTIVE_STATES:
             inflight.append((model, seed, entry["job_id"]))
-        elif not args.force and results.is_done(dirs["results"], model, seed, args.profile):
+        elif not args.force and results.is_done(dirs["results"], model, seed, args.profile, args.identity):
             skipped.append((model, seed))
         else:
             todo.append((model, seed))

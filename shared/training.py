@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from shared import precision as precisions
 from shared.checkpoint import Checkpoint
 from shared.data import MNISTSplits
 from shared.latent import needs_autograd
@@ -49,6 +50,9 @@ class TrainSettings:
     device: str = "auto"  # "auto" = CUDA when available, else CPU
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
     channels_last: bool = True  # faster convolutions on CPU; same maths
+    precision: str = (
+        precisions.DEFAULT
+    )  # "fp32" | "bf16": bf16 autocast, float32 weights (shared/precision.py)
     progress: bool = True  # one line per finished epoch (not a per-batch bar: readable in executed notebooks)
     variant: str | None = None  # a documented alternative setting of the model (registry)
     model_overrides: dict[str, Any] | None = None  # config values replaced by a profile's budget
@@ -65,6 +69,7 @@ class TrainSettings:
             raise ValueError("learning rates must be positive")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        precisions.check(self.precision)
 
 
 @dataclass
@@ -208,7 +213,8 @@ def train_epoch(
     totals: dict[str, float] = {}
     for b in range(n_batches):
         batch = x[order[b * settings.batch_size : (b + 1) * settings.batch_size]]
-        out = _forward(model, batch, epoch, len(x))
+        with precisions.autocast(settings.precision, x.device):
+            out = _forward(model, batch, epoch, len(x))
         if settings.debug_nan_epoch == epoch:
             out["loss"] = out["loss"] * float("nan")
         comps = loss_components(out)
@@ -220,14 +226,17 @@ def train_epoch(
     return {k: v / n_batches for k, v in totals.items()}
 
 
-def evaluate_loss(model: nn.Module, x: torch.Tensor, epoch: int, batch_size: int) -> dict[str, float]:
-    """Validation loss as pythae's ``eval_step`` computes it (batch means, averaged)."""
+def evaluate_loss(
+    model: nn.Module, x: torch.Tensor, epoch: int, batch_size: int, precision: str = precisions.DEFAULT
+) -> dict[str, float]:
+    """Validation loss as pythae's ``eval_step`` computes it (batch means, averaged), in the
+    training's precision: it is the objective that picks the best epoch."""
     model.eval()
     totals: dict[str, float] = {}
     n_batches = math.ceil(len(x) / batch_size)
     for b in range(n_batches):
         batch = x[b * batch_size : (b + 1) * batch_size]
-        with torch.set_grad_enabled(needs_autograd(model)):
+        with torch.set_grad_enabled(needs_autograd(model)), precisions.autocast(precision, x.device):
             out = _forward(model, batch, epoch, len(x))
         for k, v in loss_components(out).items():
             totals[k] = totals.get(k, 0.0) + v
@@ -308,6 +317,8 @@ def train_model(
     if model is None:
         model = build_model(name, settings.epochs, settings.variant, settings.model_overrides)
     model = prepare_model(model, device, settings.channels_last)
+    if settings.precision != "fp32":
+        precisions.keep_float32(model, spec.float32_methods)
     memory = torch.channels_last if settings.channels_last else torch.contiguous_format
     train_x = splits.train_x.to(device).contiguous(memory_format=memory)
     val_x = splits.val_x.to(device).contiguous(memory_format=memory)
@@ -325,7 +336,9 @@ def train_model(
         t0 = time.perf_counter()
         try:
             train = train_epoch(model, spec, optimizers, train_x, epoch, settings, generator)
-            val = evaluate_loss(model, val_x, selection_epoch(spec, epoch, settings), settings.batch_size)
+            val = evaluate_loss(
+                model, val_x, selection_epoch(spec, epoch, settings), settings.batch_size, settings.precision
+            )
             _check_finite(val, epoch, "validation")
         except NonFiniteLoss as exc:
             status, failure = "failed", {"epoch": epoch, "reason": str(exc)}

@@ -135,6 +135,7 @@ def test_profiles_and_budgets():
         "n_eval": None,
         "lr": 1e-4,
         "model_params": {},
+        "precision": "fp32",
     }
     quick = experiment.run_budget("VAE", "quick")
     assert quick["lr"] == 1e-3 and experiment.run_budget("VAE", "quick", lr=1e-4)["lr"] == 1e-4

@@ -48,7 +48,7 @@ def test_early_stopping_restores_best_weights(tiny_splits, monkeypatch):
     snapshots = {}
     real_train_epoch = training.train_epoch
 
-    def fake_eval(model, x, epoch, batch_size):
+    def fake_eval(model, x, epoch, batch_size, precision="fp32"):
         return {"loss": next(scripted)}
 
     def recording_train_epoch(model, spec, optimizers, x, epoch, settings, generator):

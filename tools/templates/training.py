@@ -81,7 +81,9 @@ from shared import evaluation, experiment, plotting, results, runlock
 from shared.training import train_model
 
 MODEL = "{name}"
-budget = experiment.run_budget(MODEL, profile, epochs=epochs, patience=patience, n_train=n_train, lr=lr)
+budget = experiment.run_budget(
+    MODEL, profile, epochs=epochs, patience=patience, n_train=n_train, lr=lr, precision=precision
+)
 custom = experiment.is_custom(MODEL, profile, budget, variant)  # stored as profile "custom"
 identity = experiment.run_identity(MODEL, profile, budget, variant)  # custom runs: their own folder
 results_dir = experiment.results_dir_for(profile, identity, results_dir)
@@ -143,7 +145,9 @@ if diagnostics and result.history["epoch"]:
         (
             "code",
             """
-ev = evaluation.evaluate_model(result.model, splits, seed=seed) if result.status == "ok" else None
+# on the training device (CUDA's metrics equal the CPU's within float tolerance, not bit for bit:
+# re-evaluate a CUDA run on CUDA to reproduce its stored numbers exactly; PROTOCOL.md#6-evaluation-protocol)
+ev = evaluation.evaluate_model(result.model, splits, seed=seed, device=result.device) if result.status == "ok" else None
 if ev is not None:
     import pandas as pd
     rec = ev["metrics"]["reconstruction"]
