@@ -1,10 +1,15 @@
-"""Training throughput: pythae's TrainingPipeline vs our loop, measured side by side.
+"""Training throughput: pythae's TrainingPipeline vs our loop, float32 and bf16, side by side.
 
-(a) per run: one VAE epoch with pythae's pipeline vs one with ``shared.training`` (same data,
-    seed, batch 64, torch's default threads), alternated ``--repeats`` times so drift cancels;
-(b) a batch of ``--batch-runs`` VAE epochs: pythae's pipeline one run after another (what a
-    user does without us) vs our way (``--jobs`` single-thread runs side by side, as
-    ``run_all.sh --jobs`` does); aggregate images/s ratio, printed last.
+(a) per run: one VAE epoch with pythae's pipeline, then ours in float32, then ours with bf16
+    autocast (same data, seed, batch 64, torch's default threads), alternated ``--repeats`` times
+    so drift cancels;
+(c) the achieved training GFLOP/s per core (FLOPs of one step counted by torch's FlopCounterMode)
+    next to this machine's measured peak for a large float32 and bf16 matmul on one core;
+(b) a batch of ``--batch-runs`` VAE epochs: pythae's pipeline one run after another (what a user
+    does without us) vs our way (``--jobs`` single-thread runs side by side, as ``run_all.sh
+    --jobs`` does), in float32 and in bf16; aggregate ratios. The last line is the batch ratio of
+    the fastest precision shown equivalent to float32 (benchmarks/precision_equivalence.py's
+    verdict over its stored runs; float32 when bf16 is not shown equivalent).
 
     python benchmarks/training_speed.py                  # 50k images, as in the README
     python benchmarks/training_speed.py --n-train 5000   # a 1-minute smoke version
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pythae.pipelines import TrainingPipeline  # noqa: E402
 from pythae.trainers import BaseTrainerConfig  # noqa: E402
 
+from shared import registry  # noqa: E402
 from shared.data import load_mnist  # noqa: E402
 from shared.registry import build_model  # noqa: E402
 from shared.training import TrainSettings, seed_everything, train_model  # noqa: E402
@@ -66,32 +72,77 @@ def pythae_run(splits, threads: int | None) -> float:
     return seconds
 
 
-def our_run(splits, threads: int | None) -> tuple[float, float]:
+def our_run(splits, threads: int | None, precision: str = "fp32") -> tuple[float, float]:
     """One VAE epoch (train + validation) through shared.training; (seconds, train loss)."""
     settings = TrainSettings(
-        epochs=1, seed=SEED, batch_size=BATCH, device="cpu", threads=threads, progress=False
+        epochs=1,
+        seed=SEED,
+        batch_size=BATCH,
+        device="cpu",
+        threads=threads,
+        progress=False,
+        precision=precision,
     )
     t0 = time.perf_counter()
     result = train_model("VAE", splits, settings)
     return time.perf_counter() - t0, result.history["train_loss"][-1]
 
 
-def _worker(args: tuple[str | None, int, int]) -> float:
-    data_dir, n_train, runs = args
+def _worker(args: tuple[str | None, int, int, str]) -> float:
+    data_dir, n_train, runs, precision = args
     splits = _load(data_dir, n_train)
     total = 0.0
     for _ in range(runs):
-        total += our_run(splits, threads=1)[0]
+        total += our_run(splits, threads=1, precision=precision)[0]
     return total
 
 
-def our_batch(data_dir: str | None, n_train: int, runs: int, jobs: int) -> float:
+def our_batch(data_dir: str | None, n_train: int, runs: int, jobs: int, precision: str) -> float:
     """``runs`` VAE epochs over ``jobs`` single-thread processes; wall seconds incl. data loading."""
     per_job = [runs // jobs + (1 if i < runs % jobs else 0) for i in range(jobs)]
     t0 = time.perf_counter()
     with mp.get_context("spawn").Pool(jobs) as pool:
-        pool.map(_worker, [(data_dir, n_train, r) for r in per_job if r])
+        pool.map(_worker, [(data_dir, n_train, r, precision) for r in per_job if r])
     return time.perf_counter() - t0
+
+
+def step_flops_per_image(splits) -> float:
+    """FLOPs of one VAE training step (forward + backward) per image, counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build_model("VAE", epochs=1).to(memory_format=torch.channels_last).train()
+    x = splits.train_x[:BATCH].contiguous(memory_format=torch.channels_last)
+    with FlopCounterMode(display=False) as counter:
+        model({"data": x}, epoch=1, dataset_size=len(x), uses_ddp=False).loss.backward()
+    return counter.get_total_flops() / BATCH
+
+
+def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """One core's GFLOP/s for an n x n matmul in ``dtype`` (best of ``repeats``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    torch.set_num_threads(threads)
+    return 2 * n**3 / best / 1e9
+
+
+def bf16_shown_equivalent() -> tuple[bool, str]:
+    """The verdict of benchmarks/precision_equivalence.py over its stored runs, and why."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import precision_equivalence as eq
+
+    rows = eq.stored_rows()
+    expected = len(eq.SEEDS) * len(eq.PRECISIONS) * len(registry.MODEL_NAMES)
+    if len(rows) < expected:
+        return False, f"its runs are incomplete ({len(rows)} of {expected})"
+    equivalent, _ = eq.verdict(eq.comparison(rows))
+    return equivalent, "shown equivalent" if equivalent else "not shown equivalent"
 
 
 def pythae_batch(splits, runs: int) -> float:
@@ -127,28 +178,50 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     default_threads = torch.get_num_threads()
-    ours_s, theirs_s = [], []
+    seconds: dict[str, list[float]] = {"pythae": [], "fp32": [], "bf16": []}
     for r in range(args.repeats):
-        theirs_s.append(pythae_run(splits, default_threads))
-        t, loss = our_run(splits, default_threads)
-        ours_s.append(t)
+        seconds["pythae"].append(pythae_run(splits, default_threads))
+        losses = {}
+        for precision in ("fp32", "bf16"):
+            t, losses[precision] = our_run(splits, default_threads, precision)
+            seconds[precision].append(t)
         print(
-            f"(a) repeat {r + 1}: pythae {theirs_s[-1]:.1f} s, ours {ours_s[-1]:.1f} s (train loss {loss:.2f})"
+            f"(a) repeat {r + 1}: pythae {seconds['pythae'][-1]:.1f} s, ours fp32 {seconds['fp32'][-1]:.1f} s, "
+            f"ours bf16 {seconds['bf16'][-1]:.1f} s (train loss {losses['fp32']:.2f} / {losses['bf16']:.2f})"
         )
-    ratio_a = sum(theirs_s) / sum(ours_s)
-    print(
-        f"(a) per-run throughput, ours / pythae TrainingPipeline: {ratio_a:.2f}x "
-        f"({n * args.repeats / sum(ours_s):.0f} vs {n * args.repeats / sum(theirs_s):.0f} images/s)"
-    )
+    total = {k: sum(v) for k, v in seconds.items()}
+    for precision in ("fp32", "bf16"):
+        print(
+            f"(a) per-run throughput, ours {precision} / pythae TrainingPipeline: "
+            f"{total['pythae'] / total[precision]:.2f}x "
+            f"({n * args.repeats / total[precision]:.0f} vs {n * args.repeats / total['pythae']:.0f} images/s)"
+        )
+
+    flops = step_flops_per_image(splits)
+    peak = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
+    for precision in ("fp32", "bf16"):
+        achieved = flops * n * args.repeats / total[precision] / 1e9 / default_threads
+        print(
+            f"(c) training {precision}: {achieved:.1f} GFLOP/s per core ({flops / 1e6:.1f} MFLOP per image "
+            f"per step, {default_threads} threads) vs a {precision} matmul's {peak[precision]:.0f} GFLOP/s "
+            f"on one core: {achieved / peak[precision]:.0%} of it"
+        )
 
     t_theirs = pythae_batch(splits, args.batch_runs)
-    t_ours = our_batch(args.data_dir, args.n_train, args.batch_runs, args.jobs)
-    ratio_b = t_theirs / t_ours
+    t_ours = {
+        p: our_batch(args.data_dir, args.n_train, args.batch_runs, args.jobs, p) for p in ("fp32", "bf16")
+    }
     print(
-        f"(b) batch of {args.batch_runs} runs: pythae one after another {t_theirs:.1f} s; "
-        f"ours, {args.jobs} single-thread jobs side by side {t_ours:.1f} s"
+        f"(b) batch of {args.batch_runs} runs: pythae one after another {t_theirs:.1f} s; ours, {args.jobs} "
+        f"single-thread jobs side by side: fp32 {t_ours['fp32']:.1f} s, bf16 {t_ours['bf16']:.1f} s"
     )
-    print(f"(b) aggregate throughput, ours / pythae sequential: {ratio_b:.2f}x")
+    print(f"(b) aggregate throughput, ours fp32 / pythae sequential: {t_theirs / t_ours['fp32']:.2f}x")
+    equivalent, why = bf16_shown_equivalent()
+    fastest = "bf16" if equivalent else "fp32"
+    print(
+        f"(b) aggregate throughput, fastest option shown equivalent ({fastest}; bf16 {why}) / pythae "
+        f"sequential: {t_theirs / t_ours[fastest]:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -395,13 +396,14 @@ def run_batch(runner: Runner, jobs: list[tuple[str, int]]) -> list[Outcome]:
     return outcomes
 
 
-def render_html(executed: Path) -> None:
-    """HTML copies of the executed notebooks, for browsing the appendix without Jupyter."""
+def render_html(executed: Path, skip: tuple[str, ...] = ()) -> None:
+    """HTML copies of the executed notebooks (but those named in ``skip``), for browsing the
+    appendix without Jupyter."""
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter()
-    for nb_path in sorted(executed.glob("*.ipynb")):
+    for nb_path in sorted(p for p in executed.glob("*.ipynb") if p.name not in skip):
         html = nb_path.with_suffix(".html")
         if html.exists() and html.stat().st_mtime >= nb_path.stat().st_mtime:
             continue
@@ -501,8 +503,15 @@ def main(argv: list[str] | None = None) -> int:
 def finish(runner: Runner, outcomes: list[Outcome], start: float) -> int:
     """After the runs (either executor): the evaluation notebook, HTML, the summary; exit status."""
     if not runner.args.skip_evaluation:
+        # the training notebooks' HTML on the core the (single-thread) evaluation notebook leaves
+        # idle; a daemon thread, so Ctrl-C does not wait for it (each file is written atomically)
+        html = threading.Thread(
+            target=render_html, args=(runner.dirs["executed"], ("evaluation.ipynb",)), daemon=True
+        )
+        html.start()
         try:
             outcomes.append(run_evaluation(runner))
+            html.join()
         except KeyboardInterrupt:
             print("\ninterrupted during the evaluation notebook; every run is stored: re-run to evaluate")
             return 130
@@ -510,7 +519,7 @@ def finish(runner: Runner, outcomes: list[Outcome], start: float) -> int:
             f"evaluation notebook: {outcomes[-1].status} ({outcomes[-1].seconds:.1f} s) {outcomes[-1].note}",
             flush=True,
         )
-    render_html(runner.dirs["executed"])
+    render_html(runner.dirs["executed"])  # the evaluation notebook's (and all of them with --skip-evaluation)
     print(f"\n{summary_table(outcomes)}\ntotal wall time {time.perf_counter() - start:.1f} s")
     return 1 if any(o.status == "crashed" for o in outcomes) else 0
 

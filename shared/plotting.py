@@ -318,26 +318,37 @@ def _label_points(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Sequ
     fig = ax.get_figure(root=True)
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
-    ax.margins(0.12)
+    ax.margins(x=0.12, y=0.18)  # room above and below for the labels of points at the edge
     texts = [
         ax.text(xi, yi, " = ".join(sorted(names)), fontsize=7, zorder=5) for (xi, yi), names in merged.items()
     ]
     fig.draw_without_rendering()
-    points = np.array(list(merged))
+    avoid = np.vstack([np.array(list(merged)), _points_along_lines(ax)])
     adjust_text(
         texts,
-        x=points[:, 0],
-        y=points[:, 1],
+        x=avoid[:, 0],
+        y=avoid[:, 1],  # the points and the drawn lines (Fig 6's frontier): no label crosses them
         objects=_marker_boxes(ax),  # the markers' areas, not only their centres (a short label sat on them)
         ax=ax,
         iter_lim=LABEL_ITERATIONS,
-        expand=(1.15, 1.35),
-        force_text=(0.3, 0.5),
+        expand=(1.25, 1.5),
+        force_text=(0.5, 0.8),
         force_static=(0.3, 0.5),
         arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.5},
     )
     fig.set_layout_engine("none")  # keep the laid-out geometry the labels were placed for
     return texts
+
+
+def _points_along_lines(ax: Axes, per_segment: int = 10) -> np.ndarray:
+    """Points spread along each line drawn in ``ax`` (not its ends: those are markers), in data
+    coordinates, for adjustText to keep labels off the line (it repels from points, not lines)."""
+    steps = np.linspace(0.0, 1.0, per_segment + 1)[1:-1, None]
+    parts = [np.empty((0, 2))]
+    for line in ax.get_lines():
+        xy = np.column_stack([np.asarray(v, dtype=float) for v in line.get_data()])
+        parts += [a + steps * (b - a) for a, b in zip(xy[:-1], xy[1:], strict=True)]
+    return np.vstack(parts)
 
 
 def _marker_boxes(ax: Axes) -> list[Bbox]:

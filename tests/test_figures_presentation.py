@@ -119,6 +119,25 @@ def test_labels_of_a_crowded_cluster_do_not_overlap_and_are_reproducible(which: 
     assert [tuple(np.round(b.extents, 3)) for b in boxes] == [tuple(np.round(b.extents, 3)) for b in again]
 
 
+def test_no_label_crosses_a_drawn_line() -> None:
+    """Fig 6's frontier: a label placed over the dashed line (the issue: DisentangledBetaVAE's)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    xs, ys = np.array([0.0, 1.0, 2.0]), np.array([0.0, 0.02, 0.04])  # a nearly flat line
+    ax.plot(xs, ys, ls="--")
+    ax.scatter(xs, ys)
+    P._label_points(ax, xs[1:2], ys[1:2], ["DisentangledBetaVAE"])  # starts right on the line
+    fig.canvas.draw()
+    box = ax.texts[0].get_window_extent(fig.canvas.get_renderer())
+    line = ax.transData.transform(np.column_stack([np.linspace(0, 2, 400), np.linspace(0, 0.04, 400)]))
+    assert not any(box.contains(px, py) for px, py in line)
+
+
 def test_regime_colours_are_okabe_ito_and_collapsed_stay_grey_hollow() -> None:
     assert set(P.REGIME_COLOURS.values()) <= set(P.OKABE_ITO.values())
     data = _crowded()
