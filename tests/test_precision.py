@@ -16,9 +16,9 @@ def _train(splits, name: str, prec: str, seed: int = 0):
     return train_model(name, splits, settings)
 
 
-@pytest.mark.parametrize("name", ["VAE", "SVAE"])
+@pytest.mark.parametrize("name", ["VAE", "SVAE", "MSSSIM_VAE"])
 def test_bf16_trains_float32_weights_and_changes_the_rounding(tiny_splits, name):
-    """SVAE needs its float32_methods: without them its sampler fails in bf16 (checked below)."""
+    """SVAE and MS-SSIM-VAE need their float32_methods: without them bf16 fails (checked below)."""
     fp32 = _train(tiny_splits, name, "fp32")
     bf16 = _train(tiny_splits, name, "bf16")
     again = _train(tiny_splits, name, "bf16")
@@ -36,6 +36,17 @@ def test_svae_fails_in_bf16_without_its_float32_methods(tiny_splits):
     model = build_model("SVAE", 1)
     with pytest.raises((RuntimeError, TypeError)), precision.autocast("bf16", torch.device("cpu")):
         model({"data": tiny_splits.train_x[:8]}, epoch=1, dataset_size=8, uses_ddp=False)
+
+
+def test_msssim_vae_fails_in_bf16_without_its_float32_methods(tiny_splits, monkeypatch):
+    import dataclasses
+
+    from shared import registry, training
+
+    bare = dataclasses.replace(registry.get_spec("MSSSIM_VAE"), float32_methods=())
+    monkeypatch.setattr(training, "get_spec", lambda name: bare)
+    result = _train(tiny_splits, "MSSSIM_VAE", "bf16")
+    assert result.status == "failed" and "non-finite" in result.failure["reason"]
 
 
 def test_keep_float32_runs_the_method_in_float32():
