@@ -174,3 +174,23 @@ def test_a_caption_names_the_models_a_per_model_budget_applies_to() -> None:
     )
     text = describe(rows)
     assert "at most 1 epoch (MIWAE); at most 2 epochs (all but MIWAE); learning rate 0.001)" in text
+
+
+def test_reproduction_vs_study_prints_a_paper_table_and_keeps_the_full_csv(tmp_path: Path) -> None:
+    report.study_comparison(make_report(tmp_path, (0, 1, 2)))
+    md = (tmp_path / "tables" / "reproduction_vs_study.md").read_text(encoding="utf-8")
+    lines = [line for line in md.splitlines() if line.startswith("| ")]
+    assert (
+        "| SSIM ours ↑ | SSIM study ↑ | SSIM ours − study |" in lines[0] and "PIQ study ↓ (×10³)" in lines[0]
+    )
+    assert "ours_mean" not in md and "n = 3 seeds" in md  # n once, in the caption
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in lines[1:]}
+    assert sorted(rows) == ["AE", "VAE", "WAE_MMD"]  # one row per model
+    # bold: ours SSIM (AE and WAE_MMD tie at 0.901), the study's SSIM (AE 0.908), ours PIQ (AE),
+    # the study's PIQ (VAE 1.524)
+    assert (
+        "**0.901 ± 0.001**" in rows["AE"] and "**0.908**" in rows["AE"] and "**2.000 ± 1.000**" in rows["AE"]
+    )
+    assert rows["WAE_MMD"].count("**") == 2 and "**1.524**" in rows["VAE"] and rows["VAE"].count("**") == 2
+    full = pd.read_csv(tmp_path / "tables" / "reproduction_vs_study.csv")
+    assert {"ours_mean", "ours_std", "study_value", "t_ci_low"} <= set(full.columns)  # the numbers in full

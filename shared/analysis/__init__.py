@@ -138,6 +138,7 @@ from shared.analysis.tables import (
     save_table,
     table_interpolation,
     table_reconstruction,
+    table_study_comparison,
     to_latex,
     to_markdown,
 )
@@ -164,6 +165,6 @@ __all__ = [
     "scale_free_summary", "significance_across_seeds", "significance_per_item",
     "study_identity_flags", "study_values", "summarise", "summarise_items", "summary_long",
     "table_codes", "table_generation", "table_iii", "table_interpolation",
-    "table_reconstruction", "table_scale_free", "to_latex", "to_markdown",
+    "table_reconstruction", "table_study_comparison", "table_scale_free", "to_latex", "to_markdown",
     "undefined_statement", "value_in_interval",
 ]  # fmt: skip

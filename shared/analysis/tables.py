@@ -194,6 +194,46 @@ def table_interpolation(summary: pd.DataFrame, unbolded: Collection[str] = ()) -
     return _display_table(summary, TABLE_II_COLUMNS, "piq", unbolded)
 
 
+def table_study_comparison(
+    comparison: pd.DataFrame, metrics: Sequence[str] = ("ssim", "piq"), unbolded: Collection[str] = ()
+) -> pd.DataFrame:
+    """The reproduction-vs-study table as a paper prints it: one row per model; per metric ours
+    (mean ± std), the study's, the difference and whether the study's value is in our 95%
+    t-interval, in Table I / II units, for the models we ran; the best of ours and of the study's in bold (never a model
+    in ``unbolded``). ``comparison``: :func:`shared.analysis.study.compare_with_study` rows."""
+    columns = {**TABLE_I_COLUMNS, **TABLE_II_COLUMNS}
+    ours = comparison[comparison["metric"].isin(metrics) & (comparison["ours_n"].fillna(0) > 0)]
+    rows_of = comparison["model"].isin(ours["model"]) & comparison["metric"].isin(metrics)
+    wide = comparison[rows_of].pivot(index="model", columns="metric")  # the models we ran
+    table = pd.DataFrame({"model": wide.index})
+    headers, best = {}, {}
+    for metric in metrics:
+        label, scale, digits, notation = columns[metric]
+        name, _, unit = label.partition(" (")
+        unit = f" ({unit}" if unit else ""
+        rows = wide.xs(metric, axis=1, level="metric")
+        ours, study = f"{name} ours{unit}", f"{name} study{unit}"
+        table[ours] = [format_mean_std(m, s, n, scale, digits, notation) for m, s, n in
+                       zip(rows["ours_mean"], rows["ours_std"], rows["ours_n"], strict=True)]  # fmt: skip
+        table[study] = [format_mean_std(v, np.nan, 1, scale, digits, notation) for v in rows["study_value"]]
+        table[f"{name} ours − study{unit}"] = [
+            "n/a" if pd.isna(d) else f"{d * scale:+.{digits}f}".replace("-", "−") for d in rows["difference"]
+        ]
+        table[f"{name}: study in our 95% CI"] = rows["study_in_our_t_ci"].fillna("n/a").to_list()
+        for column, values in ((ours, rows["ours_mean"]), (study, rows["study_value"])):
+            headers[column] = _with_arrow(column, HIGHER_IS_BETTER[metric])
+            shown = [np.nan if m in unbolded else v for m, v in zip(rows.index, values, strict=True)]
+            best[column] = best_mask(
+                np.round(np.asarray(shown, float) * scale, digits), HIGHER_IS_BETTER[metric]
+            )
+    identical = wide.xs(metrics[0], axis=1, level="metric")["study_row_identical_to"]
+    table[f"study's {columns[metrics[0]][0].partition(' (')[0]} row identical to"] = identical.fillna(
+        ""
+    ).to_list()
+    table.attrs[HEADERS_ATTR], table.attrs[BEST_ATTR] = headers, best
+    return table
+
+
 def display_view(df: pd.DataFrame, index: str | None = None) -> pd.DataFrame:
     """The table as a notebook shows it: headers with ↑/↓ and ``index`` (e.g. "rank" or "model")
     as the index, so no 0, 1, 2, … pandas index stands beside it."""
@@ -293,17 +333,25 @@ def to_latex(df: pd.DataFrame, digits: int = 4) -> str:
 
 
 def save_table(
-    df: pd.DataFrame, out_dir: str | Path, name: str, digits: int = 4, heading: str = ""
+    df: pd.DataFrame,
+    out_dir: str | Path,
+    name: str,
+    digits: int = 4,
+    heading: str = "",
+    shown: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write ``name`` as CSV (full precision), Markdown and LaTeX; return the three paths.
 
-    A ``heading`` (title and caption) goes on top of the Markdown (bold) and LaTeX (a comment).
+    A ``heading`` (title and caption) goes on top of the Markdown (bold) and LaTeX (a comment);
+    ``shown``, if given, is what the Markdown and LaTeX print instead of ``df`` (a paper's layout
+    of the numbers the CSV keeps in full).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {ext: out / f"{name}.{ext}" for ext in ("csv", "md", "tex")}
     df.to_csv(paths["csv"], index=False)
     md_top, tex_top = (f"**{heading}**\n\n", f"% {heading}\n") if heading else ("", "")
-    paths["md"].write_text(md_top + to_markdown(df, digits), encoding="utf-8")
-    paths["tex"].write_text(tex_top + to_latex(df, digits), encoding="utf-8")
+    shown = df if shown is None else shown
+    paths["md"].write_text(md_top + to_markdown(shown, digits), encoding="utf-8")
+    paths["tex"].write_text(tex_top + to_latex(shown, digits), encoding="utf-8")
     return paths

@@ -26,7 +26,8 @@ from shared.report.core import Output, Report
 class Built:
     """What a step's body made: the caption, the frame (a table as saved, or the data behind a
     figure), the figure, a compact view for the notebook, the numbers behind a table (saved as
-    ``<name>_values.csv``) and a note on anything incomplete."""
+    ``<name>_values.csv``), the paper layout its .md and .tex print when the frame is the full
+    data (``paper``), and a note on anything incomplete."""
 
     caption: str
     frame: pd.DataFrame | None = None
@@ -34,6 +35,7 @@ class Built:
     view: pd.DataFrame | None = None
     values: pd.DataFrame | None = None
     note: str = ""
+    paper: pd.DataFrame | None = None
 
 
 @dataclass
@@ -193,7 +195,9 @@ def _remove_stale(rep: Report, kind: str, name: str) -> None:
 
 def _save_table(rep: Report, name: str, title: str, made: Built) -> Output:
     """Write the table as CSV/Markdown/LaTeX (caption on top of the .md and .tex), and its values."""
-    paths = A.save_table(made.frame, rep.tables_dir, name, heading=f"{title}. {made.caption}.")
+    paths = A.save_table(
+        made.frame, rep.tables_dir, name, heading=f"{title}. {made.caption}.", shown=made.paper
+    )
     out_paths = [paths["csv"], paths["md"], paths["tex"]]
     if made.values is not None:
         values_path = rep.tables_dir / f"{name}_values.csv"

@@ -112,6 +112,12 @@ BOLD_CAPTION = (
 )
 
 
+STUDY_BOLD_CAPTION = (
+    "bold: the best of our values and the best of the study's, per metric, among the models that "
+    "did not collapse (↑ higher is better, ↓ lower is better)"
+)
+
+
 def spread_caption(summary: pd.DataFrame, pooled_over: str) -> str:
     """ "mean ± std over n = 3 seeds" / "over 25 sequences × 3 seeds" (n said once, here), "mean
     over n = 1 seed (no std)", or, where rows rest on different numbers, the n column's name."""
@@ -299,7 +305,9 @@ def study_comparison(rep: Report) -> Built:
         cap += f" · ours: {'mean over n = 1 seed' if n == 1 else f'mean ± std over n = {n} seeds'}"
         view = view.drop(columns=["ours_n"] + (["ours_std"] if n == 1 else []))
     cap += " · " + collapse_caption(rep, rep.means["model"], "flagged, figures unchanged")
-    return Built(cap, frame, view=view)
+    paper = A.add_model_flags(A.table_study_comparison(frame, unbolded=rep.collapsed), rep.flags)
+    cap += f" · {STUDY_BOLD_CAPTION}"
+    return Built(cap, frame, view=view, paper=paper)
 
 
 @step("rank_agreement_with_study", "Rank agreement with the study (Spearman)", "table", needs=METRICS)
