@@ -298,8 +298,9 @@ def test_sample_grids_have_a_row_per_model_and_label_collapsed(rep: report.Repor
     assert len(labels) == len(MODELS) and any(
         label.startswith("BetaVAE (collapsed)\nFD 1.00") for label in labels
     )
-    images = [ax for ax in gmm.figure.axes if ax.get_visible() and ax.images]
-    assert len(images) == report.N_SAMPLE_IMAGES * len(MODELS)
+    strips = [ax.images[0].get_array() for ax in gmm.figure.axes if ax.get_visible() and ax.images]
+    n = report.N_SAMPLE_IMAGES  # one strip of n digits per model
+    assert len(strips) == len(MODELS) and all(a.shape == (28, n * 28 + (n - 1) * 2) for a in strips)
 
 
 def test_scatter_figures_grey_the_collapsed_model(rep: report.Report) -> None:
@@ -404,4 +405,5 @@ def test_training_notebook_lines_and_titles() -> None:
         "caption",
         A.sample_title("VAE", "gmm", None, 64),
     )
-    assert len([ax for ax in fig.axes if ax.get_visible()]) == 64 and "\n" not in fig.get_suptitle()
+    (ax,) = fig.axes  # one montage of the 64 digits, 8 x 8, 2 white pixels apart
+    assert ax.get_images()[0].get_array().shape == (8 * 28 + 7 * 2,) * 2 and "\n" not in fig.get_suptitle()

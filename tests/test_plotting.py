@@ -112,3 +112,12 @@ def test_select_representatives_is_deterministic_and_data_driven(
     assert P.select_representatives(means.head(2), max_models=6) == sorted(
         means.head(2)["model"], key=lambda m: -means.set_index("model").loc[m, "ssim"]
     )
+
+
+def test_montage_tiles_digits_with_white_gaps_and_empty_cells() -> None:
+    digits = [np.full((28, 28), v, dtype=np.float32) for v in (0.0, 0.5, 1.0)]
+    grid = P.montage(digits, ncols=2, n_cells=4)  # 2 x 2 cells, the last one empty
+    assert grid.shape == (2 * 28 + 2, 2 * 28 + 2)
+    assert (grid[:28, :28] == 0.0).all() and (grid[:28, 30:] == 0.5).all() and (grid[30:, :28] == 1.0).all()
+    assert np.isnan(grid[28:30]).all() and np.isnan(grid[:, 28:30]).all()  # the gaps (drawn white)
+    assert np.isnan(grid[30:, 30:]).all()  # the empty cell
