@@ -1,0 +1,40 @@
+"""The README's numbers about bf16 and torch.compile are the committed benchmark results'."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _speed_section() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return readme[readme.index("## Speed") : readme.index("## Layout")]
+
+
+def test_readme_quotes_the_equivalence_report() -> None:
+    report = (ROOT / "benchmarks" / "precision_equivalence_results.md").read_text(encoding="utf-8")
+    text = " ".join(_speed_section().split())
+    median, p90 = re.search(r"median ([\d.]+), 90th percentile ([\d.]+)", report).groups()
+    assert f"median of {median} seed-to-seed standard deviations (90th percentile {p90})" in text
+    beyond, cells = re.search(
+        r"cells \(model x metric\): (\d+); \|z\| > t\(0.975, 4\): (\d+)", report
+    ).groups()[::-1]
+    assert f"{beyond} cell of {cells} passes" in text or f"{beyond} cells of {cells} pass" in text
+    first = re.search(r"RAE_GP PIQ \(([+-][\d.]+), z", report).group(1)
+    again = re.search(r"replication of RAE_GP PIQ on seeds [\d, ]+: ([+-][\d.]+) seed SDs", report).group(1)
+    assert f"RAE-GP's PIQ, {first}" in text and f"three fresh seeds ({again})" in text
+    ratio = re.search(r"ratio ([\d.]+)x", report).group(1)
+    assert f"{ratio}x overall" in text
+    assert "**bf16 is equivalent to float32 on this evidence.**" in report
+    assert "**bf16 is equivalent to float32 on the evidence**" in text
+
+
+def test_readme_quotes_the_compile_results() -> None:
+    results = (ROOT / "benchmarks" / "compile_speed_results.md").read_text(encoding="utf-8")
+    speedups = [float(x) for x in re.findall(r"\| ([\d.]+)x \|", results)]
+    low, high = re.search(
+        r"run ([\d.]+)–([\d.]+)x the eager speed", " ".join(_speed_section().split())
+    ).groups()
+    assert (float(low), float(high)) == (min(speedups), max(speedups))
