@@ -38,3 +38,12 @@ def test_readme_quotes_the_compile_results() -> None:
         r"run ([\d.]+)–([\d.]+)x the eager speed", " ".join(_speed_section().split())
     ).groups()
     assert (float(low), float(high)) == (min(speedups), max(speedups))
+
+
+def test_readme_quick_profile_times_are_the_logged_ones() -> None:
+    log = (ROOT / "benchmarks" / "quick_profile_timing.md").read_text(encoding="utf-8")
+    before, after, bf16 = (round(float(w)) for w in re.findall(r"wall=([\d.]+) s", log))
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"({after} s: 22 runs + the evaluation notebook" in readme
+    assert f"down from 13 min 52 s ({before} s" in readme and f"**9 min 7 s** ({bf16} s" in readme
+    assert (before, after, bf16) == (832, 690, 547) and divmod(after, 60) == (11, 30)
