@@ -132,7 +132,7 @@ def test_capacity_model_validates_on_its_final_objective(tiny_splits, monkeypatc
     """Disentangled β-VAE's C changes every epoch: each epoch is validated at the last epoch's C."""
     seen: dict[str, list[int]] = {}
 
-    def recording(model, x, epoch, batch_size):
+    def recording(model, x, epoch, batch_size, precision="fp32"):
         seen.setdefault(name, []).append(epoch)
         return {"loss": 1.0}
 
