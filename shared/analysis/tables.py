@@ -202,8 +202,8 @@ def table_study_comparison(
     t-interval, in Table I / II units, for the models we ran; the best of ours and of the study's in bold (never a model
     in ``unbolded``). ``comparison``: :func:`shared.analysis.study.compare_with_study` rows."""
     columns = {**TABLE_I_COLUMNS, **TABLE_II_COLUMNS}
-    ours = comparison[comparison["metric"].isin(metrics) & (comparison["ours_n"].fillna(0) > 0)]
-    rows_of = comparison["model"].isin(ours["model"]) & comparison["metric"].isin(metrics)
+    ran = comparison.loc[comparison["ours_n"].fillna(0) > 0, "model"]
+    rows_of = comparison["model"].isin(ran) & comparison["metric"].isin(metrics)
     wide = comparison[rows_of].pivot(index="model", columns="metric")  # the models we ran
     table = pd.DataFrame({"model": wide.index})
     headers, best = {}, {}
