@@ -75,3 +75,31 @@ def test_readme_lists_every_model_once_with_its_family():
     assert rows == catalogue.STUDY_FAMILIES
     for extra in catalogue.EXTRA_MODEL_NAMES:
         assert f"`{extra}`" in section
+
+
+def _bibtex_entries(text: str) -> dict[str, str]:
+    """Each ``@type{key, ...}`` entry of the README's bibtex block, by key, braces balanced."""
+    block = text.split("## Citing", 1)[1].split("```bibtex", 1)[1].split("```", 1)[0]
+    entries, depth, start, key = {}, 0, 0, ""
+    for i, char in enumerate(block):
+        if char == "@" and depth == 0:
+            start, key = i, block[block.index("{", i) + 1 : block.index(",", i)]
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0, "unbalanced braces in the README's bibtex"
+        if char == "}" and depth == 0:
+            entries[key] = block[start : i + 1]
+    assert depth == 0, "unbalanced braces in the README's bibtex"
+    return entries
+
+
+def test_readme_names_the_study_and_gives_bibtex_for_it_and_pythae():
+    """The first paragraph names the study (title, author, year); "Citing" has both entries."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_paragraph = " ".join(text.split("\n\n")[1].split())
+    for fact in ("On the Quality-Smoothness Duality in Variational Autoencoders", "Patel", "2025"):
+        assert fact in first_paragraph
+    entries = _bibtex_entries(text)
+    assert set(entries) == {"patel2025duality", "chadebec2022pythae"}
+    assert "Twenty-Two Architectures" in entries["patel2025duality"]
+    assert "year         = {2025}" in entries["patel2025duality"]
+    assert "Pythae" in entries["chadebec2022pythae"]
