@@ -46,6 +46,7 @@ REGIME_MARKERS: dict[str, str] = {"reconstruction-first": "o", "balanced": "s", 
 POINT_COLOUR = OKABE_ITO["blue"]
 MAX_TITLE_CHARS = 70
 LABEL_ITERATIONS = 400  # adjustText iterations: a count, not a time limit, so the result is reproducible
+LABEL_ROUNDS = 4  # adjustText rounds at most, each from the last one's positions, until no labels touch
 COLLAPSED_GREY = "#9e9e9e"
 COLLAPSED_LABEL = "collapsed (excluded from the frontier)"
 
@@ -341,21 +342,39 @@ def _label_points(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Sequ
         ax.text(xi, yi, " = ".join(sorted(names)), fontsize=7, zorder=5) for (xi, yi), names in merged.items()
     ]
     fig.draw_without_rendering()
-    avoid = np.vstack([np.array(list(merged)), _points_along_lines(ax)])
-    adjust_text(
-        texts,
-        x=avoid[:, 0],
-        y=avoid[:, 1],  # the points and the drawn lines (Fig 6's frontier): no label crosses them
-        objects=_marker_boxes(ax),  # the markers' areas, not only their centres (a short label sat on them)
-        ax=ax,
-        iter_lim=LABEL_ITERATIONS,
-        expand=(1.25, 1.5),
-        force_text=(0.5, 0.8),
-        force_static=(0.3, 0.5),
-        arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.5},
-    )
+    points = np.array(list(merged))
+    avoid = np.vstack([points, _points_along_lines(ax)])
+    for _ in range(LABEL_ROUNDS):  # another round, from where the last one left them, while two touch
+        _, arrows = adjust_text(
+            texts,
+            x=avoid[:, 0],
+            y=avoid[:, 1],  # the points and the drawn lines (Fig 6's frontier): no label crosses them
+            objects=_marker_boxes(
+                ax
+            ),  # the markers' areas, not only their centres (a short label sat on them)
+            target_x=points[:, 0],  # the arrows point at the points, not at the last round's positions
+            target_y=points[:, 1],
+            ax=ax,
+            iter_lim=LABEL_ITERATIONS,
+            expand=(1.25, 1.5),
+            force_text=(0.5, 0.8),
+            force_static=(0.3, 0.5),
+            arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.5},
+        )
+        if not _touching(texts):
+            break
+        for arrow in arrows:
+            arrow.remove()
     fig.set_layout_engine("none")  # keep the laid-out geometry the labels were placed for
     return texts
+
+
+def _touching(texts: list) -> bool:
+    """Whether any two labels' boxes overlap (adjustText stops after its iterations, not when
+    none overlap: the duality figure's WAE_MMD and VQVAE labels touched after one round)."""
+    renderer = texts[0].get_figure(root=True).canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[:i])
 
 
 def _points_along_lines(ax: Axes, per_segment: int = 10) -> np.ndarray:

@@ -184,3 +184,43 @@ def test_fig4_best_model_has_the_longest_bar() -> None:
     assert widths[0] == max(widths) and widths == sorted(widths, reverse=True)
     assert ax.get_yticklabels()[0].get_text() == ranked["model"].iloc[0]
     assert "longer = better" in ax.get_xlabel()
+
+
+LABELLED_FIGURES = ("fig5_ssim_vs_piq", "fig6_pareto", "fig_duality", "fig_fd_vs_ssim", "fig_probe_vs_piq")
+
+
+def _touching_labels(fig) -> list[tuple[int, str, str]]:
+    fig.canvas.draw()
+    renderer, found = fig.canvas.get_renderer(), []
+    for k, ax in enumerate(fig.axes):
+        texts = [t for t in ax.texts if t.get_text()]
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        found += [
+            (k, texts[i].get_text(), texts[j].get_text())
+            for i in range(len(boxes))
+            for j in range(i)
+            if boxes[i].overlaps(boxes[j])
+        ]
+    return found
+
+
+@pytest.fixture(scope="module")
+def published() -> report.Report:
+    return report.load_report(Path(__file__).resolve().parents[1] / "paper_results")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LABELLED_FIGURES)
+def test_no_two_labels_touch_in_the_published_figures(published: report.Report, name: str) -> None:
+    """The real crowding (the issue: WAE_MMD and VQVAE in the duality figure's left panel)."""
+    fig = getattr(report, name).__wrapped__(published).figure  # the body: nothing is saved
+    assert _touching_labels(fig) == []
+
+
+@pytest.mark.slow
+def test_one_round_of_adjusttext_leaves_published_labels_touching(
+    published: report.Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why the rounds: with one, the duality figure still has labels on top of each other."""
+    monkeypatch.setattr(P, "LABEL_ROUNDS", 1)
+    assert _touching_labels(report.fig_duality.__wrapped__(published).figure) != []
