@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import multiprocessing as mp
 import os
+import platform
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pythae.pipelines import TrainingPipeline  # noqa: E402
 from pythae.trainers import BaseTrainerConfig  # noqa: E402
 
+from shared import precision as precisions  # noqa: E402
 from shared import registry  # noqa: E402
 from shared.data import load_mnist  # noqa: E402
 from shared.registry import build_model  # noqa: E402
@@ -145,6 +147,16 @@ def bf16_shown_equivalent() -> tuple[bool, str]:
     return equivalent, "shown equivalent" if equivalent else "not shown equivalent"
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; else what platform knows)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def pythae_batch(splits, runs: int) -> float:
     t0 = time.perf_counter()
     for _ in range(runs):
@@ -177,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{os.cpu_count()} cores, torch {torch.__version__}, default threads {torch.get_num_threads()}"
     )
 
+    print(
+        f"cpu: {cpu_name()}, torch kernels {torch.backends.cpu.get_cpu_capability()}, bf16 instructions: "
+        f"{precisions.cpu_bf16_instructions() or 'none (bf16 emulated)'}"
+    )
     default_threads = torch.get_num_threads()
     seconds: dict[str, list[float]] = {"pythae": [], "fp32": [], "bf16": []}
     for r in range(args.repeats):

@@ -490,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         f"executed notebooks in {dirs['executed']}; python {sys.executable}",
         flush=True,
     )
+    if not args.reevaluate and (note := precisions.advice(args.precision, args.device)):
+        print(f"run_all: {note}", flush=True)
     start = time.perf_counter()
     try:
         outcomes = (

@@ -1,17 +1,19 @@
 """Training precision: float32, or bfloat16 autocast with float32 master weights (issue #15).
 
 bf16 autocast runs convolutions and matrix products in bfloat16 (AMX / AVX-512-BF16 on a recent
-Xeon, tensor cores on CUDA) while the weights, the optimiser state and the losses autocast keeps
-in float32 stay float32, so the stored weights and the evaluation are unchanged in kind. Only
-training (its forward passes, training and validation) uses it; the evaluation always runs in
-float32, so the metrics of a bf16 run are measured exactly as an fp32 run's. Whether bf16 training
-gives the same numbers is a measured question, not assumed: benchmarks/precision_equivalence.py.
+Xeon, tensor cores on CUDA; an x86 CPU without them emulates it, slower than fp32: :func:`advice`)
+while the weights, the optimiser state and the losses autocast keeps in float32 stay float32, so
+the stored weights and the evaluation are unchanged in kind. Only training (its forward passes,
+training and validation) uses it; the evaluation always runs in float32, so the metrics of a bf16
+run are measured exactly as an fp32 run's. Whether bf16 training gives the same numbers is a
+measured question, not assumed: benchmarks/precision_equivalence.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import platform
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,6 +28,30 @@ def check(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision
+
+
+def cpu_bf16_instructions() -> str | None:
+    """The x86 CPU's native bf16 instructions ("AMX" or "AVX512-BF16"), None without them, or
+    "unknown" where torch cannot tell (not x86, or a torch without its private CPU probes)."""
+    probes = (("AMX", "_is_amx_tile_supported"), ("AVX512-BF16", "_is_avx512_bf16_supported"))
+    if platform.machine().lower() not in ("x86_64", "amd64") or not all(
+        hasattr(torch.cpu, probe) for _, probe in probes
+    ):
+        return "unknown"
+    return next((name for name, probe in probes if getattr(torch.cpu, probe)()), None)
+
+
+def advice(precision: str, device: torch.device | str) -> str | None:
+    """One line when ``precision`` will run slower than fp32: an x86 CPU without AMX or
+    AVX512-BF16 emulates bf16 (measured on an AVX2 EPYC: README "Speed")."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if check(precision) != "bf16" or torch.device(device).type != "cpu" or cpu_bf16_instructions():
+        return None
+    return (
+        f"note: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no AMX or AVX512-BF16, so bf16 "
+        "is emulated and trains slower than fp32 (the results stay valid); fp32 is the faster choice here"
+    )
 
 
 @contextlib.contextmanager

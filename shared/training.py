@@ -319,6 +319,8 @@ def train_model(
     model = prepare_model(model, device, settings.channels_last)
     if settings.precision != "fp32":
         precisions.keep_float32(model, spec.float32_methods)
+    if settings.progress and (note := precisions.advice(settings.precision, device)):
+        print(note, flush=True)
     memory = torch.channels_last if settings.channels_last else torch.contiguous_format
     train_x = splits.train_x.to(device).contiguous(memory_format=memory)
     val_x = splits.val_x.to(device).contiguous(memory_format=memory)

@@ -113,3 +113,35 @@ def test_is_done_tells_a_bf16_run_from_the_profiles_run(tmp_path):
         run.update(profile="quick", config={"identity": "quick"})
         assert results.is_done(tmp_path, "VAE", 42, "quick")
         assert not results.is_done(tmp_path, "VAE", 42, "quick", "quick+precision=bf16")
+
+
+@pytest.mark.parametrize(
+    ("machine", "amx", "avx512_bf16", "slower"),
+    [
+        ("x86_64", False, False, True),
+        ("x86_64", True, False, False),
+        ("x86_64", False, True, False),
+        ("aarch64", False, False, False),
+    ],
+)
+def test_bf16_is_called_slower_only_on_an_x86_cpu_without_bf16_instructions(
+    monkeypatch, machine, amx, avx512_bf16, slower
+):
+    monkeypatch.setattr(precision.platform, "machine", lambda: machine)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    note = precision.advice("bf16", "cpu")
+    assert (note is not None) == slower
+    if slower:
+        assert "emulated" in note and "\n" not in note
+    assert precision.advice("fp32", "cpu") is None
+
+
+def test_the_slower_note_is_printed_once_by_a_bf16_run(tiny_splits, monkeypatch, capsys):
+    monkeypatch.setattr(precision, "cpu_bf16_instructions", lambda: None)
+    settings = TrainSettings(epochs=2, seed=0, device="cpu", threads=1, progress=True, precision="bf16")
+    train_model("VAE", tiny_splits, settings)
+    assert capsys.readouterr().out.count("no AMX or AVX512-BF16") == 1
+    monkeypatch.setattr(precision, "cpu_bf16_instructions", lambda: "AMX")
+    train_model("VAE", tiny_splits, settings)
+    assert "no AMX" not in capsys.readouterr().out
