@@ -443,7 +443,11 @@ def test_requeued_task_resumes_with_the_numbers_of_an_uninterrupted_run(local_re
     while cluster.states().get(job) != "PENDING" and time.time() < deadline:
         time.sleep(0.3)
     assert cluster.states().get(job) == "PENDING", "not requeued"
-    cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")  # Slurm holds a requeued job ~2 min
+    # Slurm holds a requeued job ~2 min; release it, but not within the second of its requeue: its
+    # credential was revoked at a 1-s resolution, and a restart in the same second is killed as
+    # "non-startable batch job: Job credential revoked" (seen in slurmctld.log on a fast machine).
+    time.sleep(2)
+    cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")
     task_out = task.communicate(timeout=600)[0]
     reference_out = reference.communicate(timeout=600)[0]
     assert task.returncode == 0 and reference.returncode == 0, task_out[-3000:] + reference_out[-3000:]
