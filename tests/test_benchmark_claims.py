@@ -47,3 +47,17 @@ def test_readme_quick_profile_times_are_the_logged_ones() -> None:
     assert f"({after} s: 22 runs + the evaluation notebook" in readme
     assert f"down from 13 min 52 s ({before} s" in readme and f"**9 min 7 s** ({bf16} s" in readme
     assert (before, after, bf16) == (832, 690, 547) and divmod(after, 60) == (11, 30)
+
+
+def test_readme_speed_numbers_are_the_benchmarks_printed_ones() -> None:
+    """The Xeon block in the README is the results file's, and the AVX2 ratios it quotes too."""
+    results = (ROOT / "benchmarks" / "training_speed_results.md").read_text(encoding="utf-8")
+    section = _speed_section()
+    block = section.split("```\n", 2)[1]
+    assert all(line in results for line in block.splitlines() if line.startswith("("))
+    epyc = results.split("## 2-core AMD EPYC", 1)[1]
+    ratios = re.findall(r"pythae (?:TrainingPipeline|sequential): ([\d.]+)x", epyc)
+    text = " ".join(section.split())
+    fp32_run, bf16_run, fp32_batch, bf16_batch = ratios
+    assert f"float32 is {fp32_run}x pythae's pipeline per run and {fp32_batch}x as a batch" in text
+    assert f"bf16 autocast runs at {bf16_run}x per run and {bf16_batch}x as a batch" in text
