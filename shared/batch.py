@@ -231,6 +231,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+EVALUATION = "evaluation"  # the Outcome.model of the evaluation notebook's row
+
+
 @dataclass
 class Outcome:
     model: str
@@ -431,7 +434,7 @@ def run_evaluation(runner: Runner) -> Outcome:
         )
     status = "ok" if code == 0 else "crashed"
     return Outcome(
-        "evaluation",
+        EVALUATION,
         0,
         status,
         time.perf_counter() - start,
@@ -457,12 +460,13 @@ def reevaluate_batch(args: argparse.Namespace, results_dir: Path, seeds: list[in
 def summary_table(outcomes: list[Outcome]) -> str:
     lines = [f"{'model':<20} {'seed':>5}  {'status':<8} {'seconds':>8}  note", "-" * 72]
     for o in sorted(outcomes, key=lambda o: (o.model, o.seed)):
-        lines.append(f"{o.model:<20} {o.seed:>5}  {o.status:<8} {o.seconds:>8.1f}  {o.note}")
-    runs = [o for o in outcomes if o.model != "evaluation"]
+        seed = "" if o.model == EVALUATION else o.seed  # the evaluation notebook has no seed
+        lines.append(f"{o.model:<20} {seed:>5}  {o.status:<8} {o.seconds:>8.1f}  {o.note}")
+    runs = [o for o in outcomes if o.model != EVALUATION]
     counts = {s: sum(o.status == s for o in runs) for s in ("ok", "skipped", "failed", "crashed")}
     lines.append("-" * 72)
     line = "runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
-    evals = [o for o in outcomes if o.model == "evaluation"]
+    evals = [o for o in outcomes if o.model == EVALUATION]
     lines.append(line + (f"; evaluation notebook: {evals[0].status}" if evals else ""))
     return "\n".join(lines)
 

@@ -512,3 +512,14 @@ def test_the_checkpoints_of_other_runs_are_left_alone(tiny_splits, tmp_path):
         (folder / name).write_bytes(b"x")
     R.save_run(tmp_path, "VAE", 7, _fixture_run(7))
     assert sorted(p.name for p in folder.iterdir()) == sorted(others)
+
+
+def test_the_batch_summary_gives_the_evaluation_notebook_no_seed() -> None:
+    """The issue: "evaluation 0 ok" read as a run of seed 0."""
+    table = batch.summary_table(
+        [batch.Outcome("VAE", 42, "ok", 3.0), batch.Outcome(batch.EVALUATION, 0, "ok", 5.0, "figures in x")]
+    )
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:4]}
+    assert rows["VAE"][:3] == ["VAE", "42", "ok"]
+    assert rows["evaluation"][:3] == ["evaluation", "ok", "5.0"]
+    assert table.splitlines()[-1] == "runs: 1 ok, 0 skipped, 0 failed, 0 crashed; evaluation notebook: ok"
