@@ -196,6 +196,22 @@ def load_data(budget: dict[str, Any], data_dir: str | None = None, profile: str 
     return splits
 
 
+def used_sizes(budget: dict[str, Any], splits: MNISTSplits) -> str:
+    """The images this run uses, in one line: the budget's n_train and n_eval are upper bounds
+    (the embedded data has 500 validation and 500 test images where the quick budget says 1,000)."""
+    sizes = f"{len(splits.train_x):,} training, {len(splits.val_x):,} validation, {len(splits.test_x):,} test"
+    short = [
+        f"{key} {budget[key]:,}"
+        for key, used in (
+            ("n_train", len(splits.train_x)),
+            ("n_eval", min(len(splits.val_x), len(splits.test_x))),
+        )
+        if budget.get(key) is not None and used < budget[key]
+    ]
+    fewer = f" (fewer than the budget's {', '.join(short)}: all the data has)" if short else ""
+    return f"data: {splits.source}; images used: {sizes}{fewer}"
+
+
 def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> list[str]:
     """How this run departs from the study's protocol, in words (for captions and tables)."""
     out = []

@@ -154,3 +154,12 @@ def test_custom_runs_go_to_their_own_folder_not_to_the_published_results():
     assert (
         experiment.default_results_dir("paper", custom=True) == experiment.PROJECT_ROOT / "results" / "custom"
     )
+
+
+def test_the_data_line_says_what_was_used_not_the_budget(embedded_splits):
+    """The issue: "n_eval: 1000" printed while the embedded data gave 500/500."""
+    quick = experiment.run_budget("VAE", "quick")
+    line = experiment.used_sizes(quick, embedded_splits)
+    assert "4,000 training, 500 validation, 500 test" in line
+    assert "fewer than the budget's n_eval 1,000" in line and "\n" not in line
+    assert "fewer" not in experiment.used_sizes({**quick, "n_eval": 500}, embedded_splits)

@@ -102,7 +102,7 @@ with warnings.catch_warnings(record=True) as caught:
     splits = experiment.load_data(budget, data_dir, profile)
 for w in caught:
     print("WARNING:", w.message)
-print(splits.describe())
+print(experiment.used_sizes(budget, splits))
 """,
         ),
         ("markdown", "## Model and training"),
