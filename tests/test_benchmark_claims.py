@@ -43,10 +43,14 @@ def test_readme_quotes_the_compile_results() -> None:
 def test_readme_quick_profile_times_are_the_logged_ones() -> None:
     log = (ROOT / "benchmarks" / "quick_profile_timing.md").read_text(encoding="utf-8")
     before, after, bf16 = (round(float(w)) for w in re.findall(r"wall=([\d.]+) s", log))
+    epyc = log.split("## AMD EPYC", 1)[1]
+    total = round(float(re.search(r"total wall time ([\d.]+) s", epyc).group(1)))
+    minutes, seconds = re.search(r"real\s+(\d+)m([\d.]+)s", epyc).groups()
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert f"({after} s: 22 runs + the evaluation notebook" in readme
     assert f"down from 13 min 52 s ({before} s" in readme and f"**9 min 7 s** ({bf16} s" in readme
     assert (before, after, bf16) == (832, 690, 547) and divmod(after, 60) == (11, 30)
+    assert f"took {minutes} min {round(float(seconds))} s ({total} s, 2026-12-02" in readme
 
 
 def test_readme_speed_numbers_are_the_benchmarks_printed_ones() -> None:
