@@ -344,14 +344,13 @@ def _label_points(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Sequ
     fig.draw_without_rendering()
     points = np.array(list(merged))
     avoid = np.vstack([points, _points_along_lines(ax)])
+    markers = _marker_boxes(ax)
     for _ in range(LABEL_ROUNDS):  # another round, from where the last one left them, while two touch
         _, arrows = adjust_text(
             texts,
             x=avoid[:, 0],
             y=avoid[:, 1],  # the points and the drawn lines (Fig 6's frontier): no label crosses them
-            objects=_marker_boxes(
-                ax
-            ),  # the markers' areas, not only their centres (a short label sat on them)
+            objects=markers,  # the markers' areas, not only their centres (a short label sat on them)
             target_x=points[:, 0],  # the arrows point at the points, not at the last round's positions
             target_y=points[:, 1],
             ax=ax,
