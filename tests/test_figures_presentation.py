@@ -190,17 +190,13 @@ LABELLED_FIGURES = ("fig5_ssim_vs_piq", "fig6_pareto", "fig_duality", "fig_fd_vs
 
 
 def _touching_labels(fig) -> list[tuple[int, str, str]]:
+    """(axes index, label, label) of every two labels that overlap, in any axes of ``fig``."""
     fig.canvas.draw()
     renderer, found = fig.canvas.get_renderer(), []
     for k, ax in enumerate(fig.axes):
         texts = [t for t in ax.texts if t.get_text()]
         boxes = [t.get_window_extent(renderer) for t in texts]
-        found += [
-            (k, texts[i].get_text(), texts[j].get_text())
-            for i in range(len(boxes))
-            for j in range(i)
-            if boxes[i].overlaps(boxes[j])
-        ]
+        found += [(k, texts[i].get_text(), texts[j].get_text()) for i, j in _overlaps(boxes)]
     return found
 
 
