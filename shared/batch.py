@@ -279,7 +279,8 @@ def notebook_params(args: argparse.Namespace, dirs: dict, model: str, seed: int,
 
 
 def papermill_command(notebook: Path, output: Path, params: dict) -> list[str]:
-    cmd = [sys.executable, "-m", "papermill", str(notebook), str(output), "-k", "python3"]
+    """papermill's command line, through ``shared.notebook_run`` (no SIGINT at kernel shutdown)."""
+    cmd = [sys.executable, "-m", "shared.notebook_run", str(notebook), str(output), "-k", "python3"]
     cmd += ["--cwd", str(NOTEBOOKS), "--no-progress-bar", "--log-level", "WARNING"]
     for key, value in params.items():
         if value is not None:

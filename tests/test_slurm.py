@@ -139,7 +139,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(capsys, tmp_path):
     common = ["--models", "AE,VAE", "--seeds", "1,2", "--results-dir", str(out)]
     text = _dry_run(capsys, common)
     assert "4 runs: 4 to run, 0 already stored as ok" in text and "executor local" in text
-    assert text.count("-m papermill") == 5 and "evaluation.ipynb" in text  # 4 runs + the evaluation
+    assert text.count("-m shared.notebook_run") == 5 and "evaluation.ipynb" in text  # 4 runs + the evaluation
     text = _dry_run(capsys, [*common, "--executor", "slurm", "--threads", "3", "--slurm-time", "2:00:00"])
     assert "one array of 4 tasks" in text
     (options,) = [line for line in text.splitlines() if line.startswith("sbatch options: ")]

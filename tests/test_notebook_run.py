@@ -1,0 +1,67 @@
+"""shared.notebook_run: papermill without the SIGINT at kernel shutdown (issue #17, item 5).
+
+The race behind ``KeyboardInterrupt caught in kernel.`` is made certain here: the notebook makes
+the kernel linger inside its ``kernel_info`` handler after replying, which is where papermill's
+final ``kernel_info`` request leaves it when the shutdown's SIGINT arrives.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGGED = "KeyboardInterrupt caught in kernel"
+
+LINGER = """import time
+kernel = get_ipython().kernel
+answer_kernel_info = kernel.shell_handlers["kernel_info_request"]
+
+async def answer_then_linger(*args):
+    await answer_kernel_info(*args)
+    time.sleep(1.5)  # still inside the handler when papermill shuts the kernel down
+
+kernel.shell_handlers["kernel_info_request"] = answer_then_linger
+"""
+
+
+def _notebook(folder: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / "in.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _run(module: str, notebook: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", module, str(notebook), str(notebook.with_name("out.ipynb"))]
+    cmd += ["-k", "python3", "--no-progress-bar", "--log-level", "WARNING"]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_papermill_logs_the_interrupt_and_notebook_run_does_not(tmp_path):
+    notebook = _notebook(tmp_path, LINGER)
+    stock = _run("papermill", notebook)
+    ours = _run("shared.notebook_run", notebook)
+    assert stock.returncode == 0 and LOGGED in stock.stderr  # the cause, shown
+    assert ours.returncode == 0 and LOGGED not in ours.stderr, ours.stderr
+
+
+@pytest.mark.slow
+def test_notebook_run_still_fails_a_failing_notebook(tmp_path):
+    result = _run("shared.notebook_run", _notebook(tmp_path, "x = 1", "raise ValueError('bad cell')"))
+    assert result.returncode != 0
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert out.metadata["papermill"]["exception"] is True
+
+
+def test_the_batch_runs_notebooks_through_notebook_run():
+    from shared import batch
+
+    cmd = batch.papermill_command(Path("a.ipynb"), Path("b.ipynb"), {"seed": 42})
+    assert cmd[1:3] == ["-m", "shared.notebook_run"] and cmd[3:5] == ["a.ipynb", "b.ipynb"]
