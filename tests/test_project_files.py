@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV_ONLY = {"pytest", "ruff"}  # tools for tests and lint, not imported by the package
+DEV_ONLY = {"pytest", "pytest-xdist", "ruff"}  # tools for tests and lint, not imported by the package
 GPU_ONLY = {"python", "pip", "torchvision"}  # the conda toolchain and the optional MNIST downloader
 UNPINNED_OK = {"pip"}
 OPTIONAL_IMPORTS = {"torchvision"}  # imported inside try/except by shared/data.py (download only)
