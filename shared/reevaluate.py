@@ -6,15 +6,21 @@ registry from its stored config and weights (``shared.experiment.restore_model``
 the same data split it was trained on (checked against the split stored with it), and saved back
 with ``config.reevaluated`` saying when and by which commit; history, training summary and
 weights are kept as they were. Evaluation after training and re-evaluation give the same
-numbers bit for bit (tests/test_reevaluate.py), so an unchanged model keeps its metrics.
+numbers bit for bit (tests/test_reevaluate.py), so an unchanged model keeps its metrics. On a
+CPU that needs the run's own torch thread count (``config.training.threads``; the float sums in
+a convolution are split by thread), which re-evaluation therefore uses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import torch
 
 from shared import data, evaluation, experiment, results
 from shared.training import deterministic_cuda
@@ -34,6 +40,18 @@ def splits_for(run: dict, data_dir: str | None) -> data.MNISTSplits:
     return splits
 
 
+@contextlib.contextmanager
+def run_threads(run: dict, device: str) -> Iterator[None]:
+    """torch's CPU threads set to the count the run was evaluated with, while inside."""
+    threads, before = run["config"]["training"].get("threads"), torch.get_num_threads()
+    if threads and not device.startswith("cuda"):
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def reevaluate_run(run: dict, model: str, data_dir: str | None = None, device: str = "cpu") -> dict:
     """A copy of ``run`` with metrics, eval indices and samples recomputed from its weights."""
     if run["status"] != "ok" or not run.get("weights"):
@@ -43,7 +61,8 @@ def reevaluate_run(run: dict, model: str, data_dir: str | None = None, device: s
     net = experiment.restore_model(model, run)
     if device.startswith("cuda"):
         deterministic_cuda()  # as in training: the same GPU then gives the stored numbers again
-    out = evaluation.evaluate_model(net, splits_for(run, data_dir), run["seed"], device)
+    with run_threads(run, device):
+        out = evaluation.evaluate_model(net, splits_for(run, data_dir), run["seed"], device)
     config = {
         **run["config"],
         "reevaluated": {

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from shared import reevaluate, results
 from tests.stored_runs import store_smoke_run
@@ -32,6 +33,22 @@ def test_reevaluating_an_unchanged_model_reproduces_every_stored_number(stored_r
         assert differences(before[part], after[part], part) == [], part
     assert set(after["metrics"]["generation"]["sets"]) == {"prior", "gmm", "reconstruction_mean"}
     assert "reevaluated" in after["config"] and "reevaluated" not in before["config"]
+
+
+def test_reevaluation_uses_the_runs_thread_count_and_gives_its_numbers(
+    stored_run, mnist_dir, tmp_path
+) -> None:
+    """Evaluated with 1 thread, re-evaluated from a process using 2: the stored bits, because the
+    run's own count is used (with 2 threads the decoder's sums split differently)."""
+    _, before = stored_run
+    assert before["config"]["training"]["threads"] == 1
+    results.save_run(tmp_path, "VAE", 42, before)
+    torch.set_num_threads(2)
+    reevaluate.reevaluate(tmp_path, ["VAE"], data_dir=str(mnist_dir))
+    assert torch.get_num_threads() == 2  # restored afterwards
+    after = results.load_results(tmp_path / "VAE_MNIST.pkl")["runs"][42]
+    for part in ("metrics", "samples"):
+        assert differences(before[part], after[part], part) == [], part
 
 
 def _as_version_1(run: dict) -> dict:
