@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import multiprocessing as mp
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -148,16 +147,6 @@ def bf16_shown_equivalent() -> tuple[bool, str]:
     return equivalent, "shown equivalent" if equivalent else "not shown equivalent"
 
 
-def cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo; else what platform knows)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def pythae_batch(splits, runs: int) -> float:
     t0 = time.perf_counter()
     for _ in range(runs):
@@ -191,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     print(
-        f"cpu: {cpu_name()}, torch kernels {torch.backends.cpu.get_cpu_capability()}, bf16 instructions: "
+        f"cpu: {precisions.cpu_name()}, torch kernels {torch.backends.cpu.get_cpu_capability()}, bf16 instructions: "
         f"{precisions.cpu_bf16_instructions() or 'none (bf16 emulated)'}"
     )
     default_threads = torch.get_num_threads()

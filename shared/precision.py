@@ -15,6 +15,7 @@ import contextlib
 import functools
 import platform
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +29,16 @@ def check(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; else what platform knows): benchmarks print it."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def cpu_bf16_instructions() -> str | None:
