@@ -472,8 +472,17 @@ def summary_table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def use_this_project_in_kernels() -> None:
+    """Every notebook this batch starts (here or on Slurm, which inherits the environment) imports
+    ``shared`` from this project, not from wherever pip installed it: with a second clone or git
+    worktree on the same venv, the kernels ran the installed copy's code while the batch ran this
+    one's (the notebooks honour ``$VAE_BENCH_ROOT`` first)."""
+    os.environ["VAE_BENCH_ROOT"] = str(ROOT)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_this_project_in_kernels()
     try:  # after parse_args: a flag error needs no data read
         check_data_content(args.mnist_folder)
     except data.DataError as exc:
