@@ -40,17 +40,28 @@ def test_readme_quotes_the_compile_results() -> None:
     assert (float(low), float(high)) == (min(speedups), max(speedups))
 
 
+def _total(section: str) -> int:
+    return round(float(re.search(r"total wall time ([\d.]+) s", section).group(1)))
+
+
+def _min_s(seconds: int) -> str:
+    return "{} min {} s".format(*divmod(seconds, 60))
+
+
 def test_readme_quick_profile_times_are_the_logged_ones() -> None:
     log = (ROOT / "benchmarks" / "quick_profile_timing.md").read_text(encoding="utf-8")
-    before, after, bf16 = (round(float(w)) for w in re.findall(r"wall=([\d.]+) s", log))
-    epyc = log.split("## AMD EPYC", 1)[1]
-    total = round(float(re.search(r"total wall time ([\d.]+) s", epyc).group(1)))
-    minutes, seconds = re.search(r"real\s+(\d+)m([\d.]+)s", epyc).groups()
+    first, second = (round(float(w)) for w in re.findall(r"wall=([\d.]+) s", log)[:2])
+    epyc = log.split("## AMD EPYC", 1)[1].split("\n## ", 1)[0]
+    now = log.split("## Xeon again", 1)[1]
+    before, after, bf16 = (_total(part) for part in now.split("\n### ")[1:])
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-    assert f"({after} s: 22 runs + the evaluation notebook" in readme
-    assert f"down from 13 min 52 s ({before} s" in readme and f"**9 min 7 s** ({bf16} s" in readme
-    assert (before, after, bf16) == (832, 690, 547) and divmod(after, 60) == (11, 30)
-    assert f"took {minutes} min {round(float(seconds))} s ({total} s, 2026-12-02" in readme
+    assert f"**{_min_s(after)}** ({after} s: 22 runs + the evaluation notebook, commit 06c7f31)" in readme
+    assert f"against {before} s for commit 49cc1ed in the same session" in readme
+    assert f"**{_min_s(bf16)}** ({bf16} s, its results in" in readme
+    assert f"{_min_s(first)} ({first} s, commit ae68442) and {_min_s(second)} ({second} s" in readme
+    minutes, seconds = re.search(r"real\s+(\d+)m([\d.]+)s", epyc).groups()
+    assert f"took {minutes} min {round(float(seconds))} s ({_total(epyc)} s, 2026-12-02" in readme
+    assert f"missed by {after - 480} s in float32" in readme
 
 
 def test_readme_speed_numbers_are_the_benchmarks_printed_ones() -> None:
