@@ -52,13 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="VAE")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    try:
-        registry.get_spec(args.model)
-    except registry.UnknownModelError as exc:
-        raise SystemExit(str(exc)) from None
     torch.set_num_threads(1)
     torch.manual_seed(42)
-    model = build_model(args.model, epochs=1).to(memory_format=torch.channels_last).eval()
+    try:
+        model = build_model(args.model, epochs=1).to(memory_format=torch.channels_last).eval()
+    except registry.UnknownModelError as exc:
+        raise SystemExit(str(exc)) from None
     new = {"features": 100, "decode": 100}  # the defaults of batched_features / decode_codes
     print(f"cpu: {precisions.cpu_name()}, 1 thread, {args.model}, {N_IMAGES:,} images per loop")
     for name, fn in _loops(model).items():
