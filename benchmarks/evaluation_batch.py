@@ -14,6 +14,7 @@ weights. Results: ``benchmarks/evaluation_batch_results.md``.
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import sys
 import time
@@ -41,6 +42,11 @@ def _loops(model: torch.nn.Module) -> dict:
     }
 
 
+def _default_batch(fn) -> int:
+    """The chunk size the evaluation uses: the function's own default."""
+    return inspect.signature(fn).parameters["batch"].default
+
+
 def _timed(fn, batch: int) -> tuple[float, torch.Tensor]:
     start = time.perf_counter()
     out = fn(batch)
@@ -58,7 +64,10 @@ def main(argv: list[str] | None = None) -> None:
         model = build_model(args.model, epochs=1).to(memory_format=torch.channels_last).eval()
     except registry.UnknownModelError as exc:
         raise SystemExit(str(exc)) from None
-    new = {"features": 100, "decode": 100}  # the defaults of batched_features / decode_codes
+    new = {
+        "features": _default_batch(classifier.batched_features),
+        "decode": _default_batch(generation.decode_codes),
+    }
     print(f"cpu: {precisions.cpu_name()}, 1 thread, {args.model}, {N_IMAGES:,} images per loop")
     for name, fn in _loops(model).items():
         seconds = {OLD[name]: [], new[name]: []}
