@@ -473,7 +473,7 @@ def summary_table(outcomes: list[Outcome]) -> str:
 
 
 def use_this_project_in_kernels() -> None:
-    """Every notebook this batch starts (here or on Slurm, which inherits the environment) imports
+    """Every notebook this batch starts (here or in a Slurm task, which carries it) imports
     ``shared`` from this project, not from wherever pip installed it: with a second clone or git
     worktree on the same venv, the kernels ran the installed copy's code while the batch ran this
     one's (the notebooks honour ``$VAE_BENCH_ROOT`` first)."""

@@ -502,7 +502,8 @@ def submit(args, dirs, folder: Path, todo: list[tuple[str, int]]) -> dict[str, d
     opts = args.slurm
     executor = submitit.SlurmExecutor(folder=folder / "logs")
     executor.update_parameters(**opts.submitit_parameters(job_name(args)))
-    environ = {k: os.environ[k] for k in ("MNIST_DIR",) if k in os.environ}
+    # carried in the task itself: a cluster may not export the submitting shell's environment
+    environ = {k: os.environ[k] for k in ("MNIST_DIR", "VAE_BENCH_ROOT") if k in os.environ}
     task = NotebookTask(args, dirs, folder, environ)
     jobs = executor.map_array(task, [m for m, _ in todo], [s for _, s in todo])
     return {
