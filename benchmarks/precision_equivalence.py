@@ -1,25 +1,32 @@
-"""Is bf16 training equivalent to float32? Every model, the quick profile, 3 seeds, both precisions.
+"""Is a faster training option equivalent to float32? Every model, the quick profile, 3 seeds.
 
-Each (model, seed) is trained and evaluated twice, in float32 and with bf16 autocast
-(shared/precision.py), as the training notebook does it (same budget, data, seed, one thread; the
-evaluation is float32 in both). The two runs of a pair go side by side, one per core, so their
-training times compare under the same load. For every model and metric the report gives the
-difference of the 3-seed means, bf16 - fp32, in units of the seed-to-seed standard deviation
-(pooled over both precisions), and z = that difference over its standard error; if bf16 changed
+The candidates (``OPTIONS``): ``bf16``, bf16 autocast (shared/precision.py), and ``fused``, the
+decoder's last two layers trained as one transposed conv (shared/backbone.py; float32). Each
+(model, seed) is trained and evaluated in float32 and with the candidate, as the training notebook
+does it (same budget, data, seed, one thread; the evaluation is the same float32 code in both).
+For bf16 the two runs of a pair went side by side, one per core, so their training times compare
+under the same load; the fused study reuses those float32 runs (the float32 code path gives the
+same bits, checked by re-running some) and says so next to its times. For every model and metric
+the report gives the difference of the 3-seed means, candidate - fp32, in units of the seed-to-seed
+standard deviation
+(pooled over both options), and z = that difference over its standard error; if the candidate changed
 nothing but the rounding, z follows Student's t with 4 degrees of freedom, so about 5 % of the
-cells pass |z| > t(0.975, 4) = 2.78 by chance. bf16 is called equivalent only if the count of such
+cells pass |z| > t(0.975, 4) = 2.78 by chance. A candidate is called equivalent only if the count of such
 cells is not significantly above 5 % (one-sided binomial test) and no model's headline metric
 (sampled-z MSE / SSIM, PIQ) differs by more than 2 seed standard deviations, unless a fresh
-replication (3 seeds never used before, both precisions) does not confirm it: a flagged cell
+replication (3 seeds never used before, both options) does not confirm it: a flagged cell
 counts as a real difference when the replication's z is also beyond t(0.975, 4), or its
 difference is again beyond 2 seed SDs in the same direction. (The replication step was added
-after the first pass flagged one cell; the report says so.)
+after the first pass of the bf16 study flagged one cell; the report says so.)
 
-    python benchmarks/precision_equivalence.py            # runs what is missing, then the report
-    python benchmarks/precision_equivalence.py --report   # the report from the stored runs only
+    python benchmarks/precision_equivalence.py                      # bf16: runs what is missing, then the report
+    python benchmarks/precision_equivalence.py --candidate fused    # the fused decoder output
+    python benchmarks/precision_equivalence.py --report             # the report from the stored runs only
 
 Runs are appended to benchmarks/precision_equivalence_runs.jsonl as they finish (an interrupted
-run resumes); the report goes to benchmarks/precision_equivalence_results.md.
+run resumes; a row's ``option`` names its option, rows without one are their ``precision``); the
+reports go to benchmarks/precision_equivalence_results.md (bf16) and
+benchmarks/fused_output_equivalence_results.md (fused).
 """
 
 from __future__ import annotations
@@ -38,8 +45,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 RUNS = HERE / "precision_equivalence_runs.jsonl"
-REPORT = HERE / "precision_equivalence_results.md"
-PROFILE, SEEDS, PRECISIONS = "quick", (42, 123, 456), ("fp32", "bf16")
+PROFILE, SEEDS, BASELINE = "quick", (42, 123, 456), "fp32"
+OPTIONS = {  # option -> (run_budget's keywords, its report)
+    "fp32": ({"precision": "fp32"}, None),
+    "bf16": ({"precision": "bf16"}, HERE / "precision_equivalence_results.md"),
+    "fused": ({"precision": "fp32", "fuse_output": True}, HERE / "fused_output_equivalence_results.md"),
+}
+DESCRIPTION = {
+    "bf16": "bf16 autocast vs float32 training",
+    "fused": "the decoder's last two layers trained as one (float32) vs one by one",
+}
 REPLICATION_SEEDS = (1, 2, 3)  # for the headline cells the first pass flags; never used before
 METRICS = {  # column -> path in the run's metrics
     "MSE (sampled z)": ("reconstruction", "full_sampled", "mean", "mse"),
@@ -67,9 +82,13 @@ def _dig(tree: dict, path: tuple[str, ...]) -> float | None:
     return float(tree)
 
 
+def option_of(row: dict) -> str:
+    return row.get("option", row["precision"])  # the bf16 study's rows predate "option"
+
+
 def one_run(task: tuple[str, int, str]) -> dict:
-    """Train and evaluate (model, seed) at ``precision`` on one thread; the row to store."""
-    model, seed, precision = task
+    """Train and evaluate (model, seed) with ``option`` on one thread; the row to store."""
+    model, seed, option = task
     import torch
 
     from shared import evaluation, experiment
@@ -78,7 +97,7 @@ def one_run(task: tuple[str, int, str]) -> dict:
     torch.set_num_threads(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        budget = experiment.run_budget(model, PROFILE, precision=precision)
+        budget = experiment.run_budget(model, PROFILE, **OPTIONS[option][0])
         splits = experiment.load_data(budget, None, PROFILE)
         settings = experiment.settings_for(budget, seed, "cpu", 1, progress=False)
         result = train_model(model, splits, settings)
@@ -87,7 +106,8 @@ def one_run(task: tuple[str, int, str]) -> dict:
     row = {
         "model": model,
         "seed": seed,
-        "precision": precision,
+        "precision": budget["precision"],
+        **({"option": option} if option != budget["precision"] else {}),
         "status": result.status,
         "epochs_run": result.epochs_run,
         "train_seconds": result.wall_seconds,
@@ -105,17 +125,20 @@ def stored_rows() -> list[dict]:
     return [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()]
 
 
-def missing_tasks(models: list[str], seeds: tuple[int, ...] = SEEDS) -> list[tuple[str, int, str]]:
+def missing_tasks(
+    models: list[str], candidate: str, seeds: tuple[int, ...] = SEEDS
+) -> list[tuple[str, int, str]]:
     from shared import registry
 
-    done = {(r["model"], r["seed"], r["precision"]) for r in stored_rows()}
+    done = {(r["model"], r["seed"], option_of(r)) for r in stored_rows()}
     by_cost = sorted(models, key=lambda m: -registry.get_spec(m).cost_hint)
-    # the two precisions of a pair next to each other: they run side by side, one per core
-    return [(m, s, p) for m in by_cost for s in seeds for p in PRECISIONS if (m, s, p) not in done]
+    # the two options of a pair next to each other: they run side by side, one per core
+    pair = (BASELINE, candidate)
+    return [(m, s, o) for m in by_cost for s in seeds for o in pair if (m, s, o) not in done]
 
 
-def run_missing(models: list[str], jobs: int, seeds: tuple[int, ...] = SEEDS) -> None:
-    tasks = missing_tasks(models, seeds)
+def run_missing(models: list[str], candidate: str, jobs: int, seeds: tuple[int, ...] = SEEDS) -> None:
+    tasks = missing_tasks(models, candidate, seeds)
     if not tasks:
         return
     print(f"{len(tasks)} runs to do, {jobs} at a time", flush=True)
@@ -124,20 +147,20 @@ def run_missing(models: list[str], jobs: int, seeds: tuple[int, ...] = SEEDS) ->
             out.write(json.dumps(row) + "\n")
             out.flush()
             print(
-                f"[{i}/{len(tasks)}] {row['model']} seed {row['seed']} {row['precision']}: {row['status']}, "
+                f"[{i}/{len(tasks)}] {row['model']} seed {row['seed']} {option_of(row)}: {row['status']}, "
                 f"train {row['train_seconds']:.1f} s",
                 flush=True,
             )
 
 
-def comparison(rows: list[dict]):
-    """One row per (model, metric): the means, the difference in seed SDs and its z."""
+def comparison(rows: list[dict], candidate: str):
+    """One row per (model, metric): the means, the difference candidate - fp32 in seed SDs and its z."""
     import numpy as np
     import pandas as pd
 
     long = pd.DataFrame(
         [
-            {"model": r["model"], "seed": r["seed"], "precision": r["precision"], "metric": k, "value": v}
+            {"model": r["model"], "seed": r["seed"], "option": option_of(r), "metric": k, "value": v}
             for r in rows
             if r["status"] == "ok"
             for k, v in r["metrics"].items()
@@ -146,8 +169,8 @@ def comparison(rows: list[dict]):
     )
     out = []
     for (model, metric), g in long.groupby(["model", "metric"], sort=False):
-        a = g[g.precision == "fp32"].value.to_numpy()
-        b = g[g.precision == "bf16"].value.to_numpy()
+        a = g[g.option == BASELINE].value.to_numpy()
+        b = g[g.option == candidate].value.to_numpy()
         if len(a) < 2 or len(b) < 2:
             continue
         sd = np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2))
@@ -157,8 +180,8 @@ def comparison(rows: list[dict]):
             {
                 "model": model,
                 "metric": metric,
-                "fp32": a.mean(),
-                "bf16": b.mean(),
+                BASELINE: a.mean(),
+                candidate: b.mean(),
                 "diff_in_sd": diff / sd if sd > 0 else (0.0 if diff == 0 else np.inf),
                 "z": diff / se if se > 0 else (0.0 if diff == 0 else np.inf),
                 "df": len(a) + len(b) - 2,
@@ -167,13 +190,15 @@ def comparison(rows: list[dict]):
     return pd.DataFrame(out)
 
 
-def speed(rows: list[dict]):
-    """Training seconds per model, summed over the seeds, each precision; and their ratio."""
+def speed(rows: list[dict], candidate: str):
+    """Training seconds per model, summed over the seeds, each option; and their ratio."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows)
-    table = frame.pivot_table(index="model", columns="precision", values="train_seconds", aggfunc="sum")
-    table["fp32 / bf16"] = table["fp32"] / table["bf16"]
+    frame = pd.DataFrame([{**r, "option": option_of(r)} for r in rows])
+    frame = frame[frame.option.isin([BASELINE, candidate])]
+    table = frame.pivot_table(index="model", columns="option", values="train_seconds", aggfunc="sum")
+    table = table[[BASELINE, candidate]]
+    table[f"{BASELINE} / {candidate}"] = table[BASELINE] / table[candidate]
     return table
 
 
@@ -186,12 +211,12 @@ def flagged(cmp):
     return cmp[cmp.metric.isin(HEADLINE) & (cmp.diff_in_sd.abs() > 2)]
 
 
-def verdict(rows: list[dict]) -> tuple[bool, list[str]]:
+def verdict(rows: list[dict], candidate: str) -> tuple[bool, list[str]]:
     """(equivalent, the lines that say why) from the stored runs: the first pass over SEEDS, and
     the replication over REPLICATION_SEEDS of any headline cell it flags."""
     from scipy import stats
 
-    cmp = comparison(_of(rows, SEEDS))
+    cmp = comparison(_of(rows, SEEDS), candidate)
     crit = stats.t.ppf(0.975, cmp.df)
     beyond = int((cmp.z.abs() > crit).sum())
     test = stats.binomtest(beyond, len(cmp), 0.05, alternative="greater")
@@ -210,7 +235,7 @@ def verdict(rows: list[dict]) -> tuple[bool, list[str]]:
     ]  # fmt: skip
     confirmed, missing = [], []
     if not first.empty:
-        again = comparison(_of(rows, REPLICATION_SEEDS))
+        again = comparison(_of(rows, REPLICATION_SEEDS), candidate)
         for r in first.itertuples():
             rep = again[(again.model == r.model) & (again.metric == r.metric)]
             if rep.empty:
@@ -230,16 +255,16 @@ def verdict(rows: list[dict]) -> tuple[bool, list[str]]:
     return test.pvalue >= 0.05 and not confirmed and not missing, lines
 
 
-def history(cmp) -> str:
+def history(cmp, candidate: str) -> str:
     """Why the replication step exists (it was added after the first pass), with the chance
-    that a cell passes 2 seed SDs when bf16 changes nothing: |t(4)| > 2 / sqrt(2/3)."""
+    that a cell passes 2 seed SDs when the candidate changes nothing: |t(4)| > 2 / sqrt(2/3)."""
     from scipy import stats
 
     n = int(cmp.metric.isin(HEADLINE).sum())
     per_cell = 2 * stats.t.sf(2 / np.sqrt(2 / 3), df=4)
     return (
         "The replication step is not part of the rule this benchmark started with: the first pass "
-        "alone (no headline cell beyond 2 seed SDs) would call bf16 not equivalent because of the "
+        f"alone (no headline cell beyond 2 seed SDs) would call {candidate} not equivalent because of the "
         f"cell(s) listed above. That rule made no allowance for chance over the {n} headline cells: "
         f"with no real difference a cell passes 2 seed SDs with probability {per_cell:.1%} "
         f"(Student's t, 4 degrees of freedom), so about {per_cell * n:.1f} such cells are expected; "
@@ -247,30 +272,36 @@ def history(cmp) -> str:
     )
 
 
-def write_report(rows: list[dict]) -> str:
-    equivalent, lines = verdict(rows)
-    main_rows = _of(rows, SEEDS)
-    cmp = comparison(main_rows)
-    spd = speed(main_rows)
+def write_report(rows: list[dict], candidate: str = "bf16") -> str:
+    equivalent, lines = verdict(rows, candidate)
+    main_rows = [r for r in _of(rows, SEEDS) if option_of(r) in (BASELINE, candidate)]
+    cmp = comparison(main_rows, candidate)
+    spd = speed(main_rows, candidate)
     wide = cmp.pivot(index="model", columns="metric", values="diff_in_sd")[list(METRICS)]
-    total = spd[["fp32", "bf16"]].sum()
-    failed = [f"{r['model']} seed {r['seed']} {r['precision']}" for r in rows if r["status"] != "ok"]
+    total = spd[[BASELINE, candidate]].sum()
+    failed = [f"{r['model']} seed {r['seed']} {option_of(r)}" for r in main_rows if r["status"] != "ok"]
+    how = (
+        "the two options of a pair side by side"
+        if candidate == "bf16"
+        else "the float32 runs are the bf16 study's, made in an earlier session: the times below compare "
+        "across sessions; benchmarks/training_speed.py measures them side by side"
+    )
     text = "\n".join(
         [
-            "# bf16 autocast vs float32 training: equivalence and speed",
+            f"# {DESCRIPTION[candidate]}: equivalence and speed",
             "",
-            f"Generated by `python benchmarks/precision_equivalence.py --report` from "
-            f"`{RUNS.name}` ({len(main_rows)} runs: {PROFILE} profile, seeds {', '.join(map(str, SEEDS))}, "
-            f"data: {rows[0]['data']}; one thread per run, the two precisions of a pair side by side).",
+            f"Generated by `python benchmarks/precision_equivalence.py --candidate {candidate} --report` "
+            f"from `{RUNS.name}` ({len(main_rows)} runs: {PROFILE} profile, seeds {', '.join(map(str, SEEDS))}, "
+            f"data: {rows[0]['data']}; one thread per run; {how}).",
             "",
             "## Verdict",
             "",
             *[f"- {line}" for line in lines],
-            *([f"- {history(cmp)}"] if not flagged(cmp).empty else []),
+            *([f"- {history(cmp, candidate)}"] if not flagged(cmp).empty else []),
             f"- failed runs: {', '.join(failed) or 'none'}",
-            f"- **bf16 is {'' if equivalent else 'not '}equivalent to float32 on this evidence.**",
+            f"- **{candidate} is {'' if equivalent else 'not '}equivalent to float32 on this evidence.**",
             "",
-            "## bf16 - fp32, in seed-to-seed standard deviations (3-seed means; pooled SD)",
+            f"## {candidate} - fp32, in seed-to-seed standard deviations (3-seed means; pooled SD)",
             "",
             wide.round(2).to_markdown(),
             "",
@@ -278,12 +309,12 @@ def write_report(rows: list[dict]) -> str:
             "",
             spd.round(2).to_markdown(),
             "",
-            f"All models: fp32 {total['fp32']:.0f} s, bf16 {total['bf16']:.0f} s, "
-            f"ratio {total['fp32'] / total['bf16']:.2f}x.",
+            f"All models: fp32 {total[BASELINE]:.0f} s, {candidate} {total[candidate]:.0f} s, "
+            f"ratio {total[BASELINE] / total[candidate]:.2f}x.",
             "",
         ]
     )
-    REPORT.write_text(text)
+    OPTIONS[candidate][1].write_text(text)
     return text
 
 
@@ -294,12 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", action="store_true", help="only write the report from the stored runs")
     p.add_argument("--models", default=",".join(registry.MODEL_NAMES))
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--candidate", choices=[o for o in OPTIONS if o != BASELINE], default="bf16")
     args = p.parse_args(argv)
     if not args.report:
-        run_missing(args.models.split(","), args.jobs)
-        to_replicate = sorted(set(flagged(comparison(_of(stored_rows(), SEEDS))).model))
-        run_missing(to_replicate, args.jobs, REPLICATION_SEEDS)
-    print(write_report(stored_rows()))
+        run_missing(args.models.split(","), args.candidate, args.jobs)
+        to_replicate = sorted(set(flagged(comparison(_of(stored_rows(), SEEDS), args.candidate)).model))
+        run_missing(to_replicate, args.candidate, args.jobs, REPLICATION_SEEDS)
+    print(write_report(stored_rows(), args.candidate))
     return 0
 
 

@@ -12,7 +12,11 @@ family), ``"concentration"`` (embedding + log_concentration: SVAE's vMF, Poincar
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
+import torch.nn.functional as F
 from pythae.models.base.base_utils import ModelOutput
 from pythae.models.nn import BaseDecoder, BaseEncoder
 from torch import nn
@@ -78,10 +82,50 @@ class Decoder(BaseDecoder):
             nn.Conv2d(32, 1, kernel_size=1),
             nn.Sigmoid(),
         )
+        self.fuse_output = False  # training's option (TrainSettings.fuse_output): see fused_output
 
     def forward(self, z: torch.Tensor) -> ModelOutput:
         h = self.fc(z.reshape(len(z), -1)).reshape(-1, 128, 3, 3)
-        return ModelOutput(reconstruction=self.deconv(h))
+        if not self.fuse_output:
+            return ModelOutput(reconstruction=self.deconv(h))
+        *body, last_deconv, pointwise, sigmoid = self.deconv
+        for layer in body:
+            h = layer(h)
+        return ModelOutput(reconstruction=sigmoid(_as_one_deconv(last_deconv, pointwise, h)))
+
+
+def _as_one_deconv(deconv: nn.ConvTranspose2d, pointwise: nn.Conv2d, h: torch.Tensor) -> torch.Tensor:
+    """``pointwise(deconv(h))`` as one transposed conv. Both are linear with nothing between them,
+    so their composition is the transposed conv with weight ``P @ W`` and bias ``P @ b_W + b_P``:
+    the same function of h and of all four parameters (autograd gives them the same gradients),
+    without the 32-channel 28x28 map in between -- 1/32 of the last layer's multiply-adds, which
+    were about 40% of a training step. The sums run in another order, so the rounding differs:
+    an option shown equivalent (benchmarks/precision_equivalence.py), never the default."""
+    mix = pointwise.weight.flatten(1)  # [out, 32]
+    weight = torch.einsum("icjk,oc->iojk", deconv.weight, mix)  # ConvTranspose2d weight: [in, out, kh, kw]
+    bias = pointwise.bias + mix @ deconv.bias
+    return F.conv_transpose2d(
+        h, weight, bias, deconv.stride, deconv.padding, deconv.output_padding, deconv.groups, deconv.dilation
+    )
+
+
+@contextlib.contextmanager
+def fused_output(model: nn.Module, fuse: bool) -> Iterator[None]:
+    """Train ``model`` with its decoder's last two layers as one (``_as_one_deconv``) when ``fuse``;
+    afterwards the decoder computes them one by one again, so evaluation is the same for every run."""
+    decoder = getattr(model, "decoder", None)
+    if fuse and not isinstance(decoder, Decoder):
+        raise ValueError(
+            f"fuse_output needs the study's decoder (shared.backbone.Decoder), not {type(decoder).__name__}"
+        )
+    if not fuse:
+        yield
+        return
+    decoder.fuse_output = True
+    try:
+        yield
+    finally:
+        decoder.fuse_output = False
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -42,7 +42,8 @@ class Param:
         """Its line in the parameters cell (papermill reads the type from it)."""
         if self.default is None:
             return f"{self.name} = None  # type: Optional[{self.kind.__name__}] {self.help}"
-        return f"{self.name}: {self.kind.__name__} = {json.dumps(self.default)}  # {self.help}"
+        value = repr(self.default) if isinstance(self.default, bool) else json.dumps(self.default)
+        return f"{self.name}: {self.kind.__name__} = {value}  # {self.help}"
 
 
 def _positive(value: Any) -> bool:
@@ -61,6 +62,8 @@ TRAINING_PARAMETERS: tuple[Param, ...] = (
           "a positive number"),
     Param("precision", "fp32", str, '"fp32" | "bf16" (bf16 autocast training, float32 weights; a custom run)',
           lambda v: v in PRECISIONS, " | ".join(PRECISIONS)),
+    Param("fuse_output", False, bool, "True: the decoder's last two layers trained as one (faster, other "
+          "rounding; a custom run)"),
     Param("device", "auto", str, '"auto" | "cpu" | "cuda"', lambda v: v in DEVICES, " | ".join(DEVICES)),
     Param("threads", None, int, "torch CPU threads; None: torch's default", _positive, "a positive integer"),
     Param("results_dir", None, str, "None: paper_results/ (reference, paper), results/<profile>/, results/custom/"),
@@ -81,8 +84,8 @@ def parameters_cell() -> str:
 def _type_ok(param: Param, value: Any) -> bool:
     if value is None:
         return param.default is None
-    if isinstance(value, bool):
-        return False
+    if isinstance(value, bool) or param.kind is bool:  # bool is an int: -p seed True is no seed
+        return isinstance(value, bool) and param.kind is bool
     if param.kind is float:
         return isinstance(value, (int, float))
     return isinstance(value, param.kind)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from shared import backbone
 from shared import precision as precisions
 from shared.checkpoint import Checkpoint
 from shared.data import MNISTSplits
@@ -53,6 +54,9 @@ class TrainSettings:
     precision: str = (
         precisions.DEFAULT
     )  # "fp32" | "bf16": bf16 autocast, float32 weights (shared/precision.py)
+    fuse_output: bool = (
+        False  # decoder's last two linear layers as one: same maths, other rounding (backbone)
+    )
     progress: bool = True  # one line per finished epoch (not a per-batch bar: readable in executed notebooks)
     variant: str | None = None  # a documented alternative setting of the model (registry)
     model_overrides: dict[str, Any] | None = None  # config values replaced by a profile's budget
@@ -294,6 +298,48 @@ def _start_state(
     return state["history"], state["best"], state["epoch"] + 1, state["wall_seconds"]
 
 
+def _run_epochs(
+    model: nn.Module,
+    spec: ModelSpec,
+    optimizers: dict[str, torch.optim.Optimizer],
+    data: tuple[torch.Tensor, torch.Tensor],
+    settings: TrainSettings,
+    generator: torch.Generator,
+    ckpt: Checkpoint | None,
+    state: tuple[dict[str, list], tuple, int, float],
+) -> tuple[str, dict[str, Any] | None, bool, tuple]:
+    """Epochs ``first``.. with early stopping: (status, failure, early stopped, best); ``history``
+    grows in place and the checkpoint is saved after every epoch."""
+    (train_x, val_x), (history, best, first, start) = data, state
+    status, failure, early_stopped = "ok", None, False
+    for epoch in range(first, settings.epochs + 1):
+        t0 = time.perf_counter()
+        try:
+            train = train_epoch(model, spec, optimizers, train_x, epoch, settings, generator)
+            val = evaluate_loss(
+                model, val_x, selection_epoch(spec, epoch, settings), settings.batch_size, settings.precision
+            )
+            _check_finite(val, epoch, "validation")
+        except NonFiniteLoss as exc:
+            status, failure = "failed", {"epoch": epoch, "reason": str(exc)}
+            if settings.progress:
+                print(f"Run failed: {exc}. Keeping the best weights of epoch {best[1]}.")
+            break
+        extra = spec.epoch_metrics(model, val_x) if spec.epoch_metrics else {}
+        seconds = time.perf_counter() - t0
+        _record(history, epoch, seconds, train, val, extra)
+        if settings.progress:
+            print(epoch_line(epoch, settings.epochs, train, val, seconds), flush=True)
+        if val["loss"] < best[0]:
+            best = (val["loss"], epoch, copy.deepcopy(model.state_dict()))
+        elif epoch - best[1] >= settings.patience:
+            early_stopped = True
+            break
+        if ckpt is not None:
+            ckpt.save(model, optimizers, generator, epoch, history, best, time.perf_counter() - start)
+    return status, failure, early_stopped, best
+
+
 def train_model(
     name: str,
     splits: MNISTSplits,
@@ -332,33 +378,18 @@ def train_model(
     history, best, first, earlier_seconds = _start_state(
         ckpt, model, optimizers, generator, settings.progress
     )
-    status, failure, early_stopped, epoch = "ok", None, False, 0
     start = time.perf_counter() - earlier_seconds
-    for epoch in range(first, settings.epochs + 1):
-        t0 = time.perf_counter()
-        try:
-            train = train_epoch(model, spec, optimizers, train_x, epoch, settings, generator)
-            val = evaluate_loss(
-                model, val_x, selection_epoch(spec, epoch, settings), settings.batch_size, settings.precision
-            )
-            _check_finite(val, epoch, "validation")
-        except NonFiniteLoss as exc:
-            status, failure = "failed", {"epoch": epoch, "reason": str(exc)}
-            if settings.progress:
-                print(f"Run failed: {exc}. Keeping the best weights of epoch {best[1]}.")
-            break
-        extra = spec.epoch_metrics(model, val_x) if spec.epoch_metrics else {}
-        seconds = time.perf_counter() - t0
-        _record(history, epoch, seconds, train, val, extra)
-        if settings.progress:
-            print(epoch_line(epoch, settings.epochs, train, val, seconds), flush=True)
-        if val["loss"] < best[0]:
-            best = (val["loss"], epoch, copy.deepcopy(model.state_dict()))
-        elif epoch - best[1] >= settings.patience:
-            early_stopped = True
-            break
-        if ckpt is not None:
-            ckpt.save(model, optimizers, generator, epoch, history, best, time.perf_counter() - start)
+    with backbone.fused_output(model, settings.fuse_output):
+        status, failure, early_stopped, best = _run_epochs(
+            model,
+            spec,
+            optimizers,
+            (train_x, val_x),
+            settings,
+            generator,
+            ckpt,
+            (history, best, first, start),
+        )
     if ckpt is not None:
         ckpt.remove()  # the run ended (done, early-stopped or failed): the caller stores it
     model.load_state_dict(best[2])

@@ -136,6 +136,7 @@ def test_profiles_and_budgets():
         "lr": 1e-4,
         "model_params": {},
         "precision": "fp32",
+        "fuse_output": False,
     }
     quick = experiment.run_budget("VAE", "quick")
     assert quick["lr"] == 1e-3 and experiment.run_budget("VAE", "quick", lr=1e-4)["lr"] == 1e-4
