@@ -234,7 +234,9 @@ def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> lis
     if budget.get("precision", precisions.DEFAULT) != precisions.DEFAULT:
         out.append(f"trained with {budget['precision']} autocast instead of float32")
     if budget.get("fuse_output"):
-        out.append("trained with the decoder's last two layers fused into one (same function, other rounding)")
+        out.append(
+            "trained with the decoder's last two layers fused into one (same function, other rounding)"
+        )
     full_test = STUDY.n_test if splits.is_full_mnist else EMBEDDED_SPLIT[2]
     if len(splits.test_x) < full_test:
         out.append(f"only {len(splits.test_x)} test images instead of {full_test}")
