@@ -1,16 +1,18 @@
-"""Training throughput: pythae's TrainingPipeline vs our loop, float32 and bf16, side by side.
+"""Training throughput: pythae's TrainingPipeline vs our loop, in each option, side by side.
 
-(a) per run: one VAE epoch with pythae's pipeline, then ours in float32, then ours with bf16
-    autocast (same data, seed, batch 64, torch's default threads), alternated ``--repeats`` times
-    so drift cancels;
+Our options (``OPTIONS``): fp32 (the default), bf16 (autocast, float32 weights) and fused (float32,
+the decoder's last two layers trained as one: shared/backbone.py).
+
+(a) per run: one VAE epoch with pythae's pipeline, then ours in each option (same data, seed,
+    batch 64, torch's default threads), alternated ``--repeats`` times so drift cancels;
 (c) the achieved training GFLOP/s per core (FLOPs of one step counted by torch's FlopCounterMode)
     next to this machine's measured peak for a large float32 and bf16 matmul on one core;
 (b) a batch of ``--batch-runs`` VAE epochs: pythae's pipeline one run after another (what a user
     does without us) vs our way (``--jobs`` single-thread runs side by side, as ``run_all.sh
-    --jobs`` does), in float32 and in bf16; aggregate ratios. The last line is the batch ratio of
-    the fastest precision shown equivalent to float32 (benchmarks/precision_equivalence.py's
-    verdict over its stored runs; float32 when bf16 is not shown equivalent, or is slower: a CPU
-    without bf16 instructions emulates it).
+    --jobs`` does), in each option; aggregate ratios. The last line is the batch ratio of the
+    fastest option shown equivalent to float32 (benchmarks/precision_equivalence.py's verdict over
+    its stored runs; float32 when none is, or when they are slower: a CPU without bf16
+    instructions emulates bf16).
 
     python benchmarks/training_speed.py                  # 50k images, as in the README
     python benchmarks/training_speed.py --n-train 5000   # a 1-minute smoke version
@@ -35,13 +37,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pythae.pipelines import TrainingPipeline  # noqa: E402
 from pythae.trainers import BaseTrainerConfig  # noqa: E402
 
+from shared import backbone, registry  # noqa: E402
 from shared import precision as precisions  # noqa: E402
-from shared import registry  # noqa: E402
 from shared.data import load_mnist  # noqa: E402
 from shared.registry import build_model  # noqa: E402
 from shared.training import TrainSettings, seed_everything, train_model  # noqa: E402
 
 SEED, BATCH = 42, 64
+OPTIONS = {  # option -> TrainSettings fields
+    "fp32": {"precision": "fp32"},
+    "bf16": {"precision": "bf16"},
+    "fused": {"precision": "fp32", "fuse_output": True},
+}
 
 
 def _load(data_dir: str | None, n_train: int):
@@ -74,7 +81,7 @@ def pythae_run(splits, threads: int | None) -> float:
     return seconds
 
 
-def our_run(splits, threads: int | None, precision: str = "fp32") -> tuple[float, float]:
+def our_run(splits, threads: int | None, option: str = "fp32") -> tuple[float, float]:
     """One VAE epoch (train + validation) through shared.training; (seconds, train loss)."""
     settings = TrainSettings(
         epochs=1,
@@ -83,7 +90,7 @@ def our_run(splits, threads: int | None, precision: str = "fp32") -> tuple[float
         device="cpu",
         threads=threads,
         progress=False,
-        precision=precision,
+        **OPTIONS[option],
     )
     t0 = time.perf_counter()
     result = train_model("VAE", splits, settings)
@@ -91,30 +98,31 @@ def our_run(splits, threads: int | None, precision: str = "fp32") -> tuple[float
 
 
 def _worker(args: tuple[str | None, int, int, str]) -> float:
-    data_dir, n_train, runs, precision = args
+    data_dir, n_train, runs, option = args
     splits = _load(data_dir, n_train)
     total = 0.0
     for _ in range(runs):
-        total += our_run(splits, threads=1, precision=precision)[0]
+        total += our_run(splits, threads=1, option=option)[0]
     return total
 
 
-def our_batch(data_dir: str | None, n_train: int, runs: int, jobs: int, precision: str) -> float:
+def our_batch(data_dir: str | None, n_train: int, runs: int, jobs: int, option: str) -> float:
     """``runs`` VAE epochs over ``jobs`` single-thread processes; wall seconds incl. data loading."""
     per_job = [runs // jobs + (1 if i < runs % jobs else 0) for i in range(jobs)]
     t0 = time.perf_counter()
     with mp.get_context("spawn").Pool(jobs) as pool:
-        pool.map(_worker, [(data_dir, n_train, r, precision) for r in per_job if r])
+        pool.map(_worker, [(data_dir, n_train, r, option) for r in per_job if r])
     return time.perf_counter() - t0
 
 
-def step_flops_per_image(splits) -> float:
-    """FLOPs of one VAE training step (forward + backward) per image, counted by torch."""
+def step_flops_per_image(splits, fuse_output: bool = False) -> float:
+    """FLOPs of one VAE training step (forward + backward) per image, counted by torch; fused:
+    the arithmetic the fused step does (fewer FLOPs for the same function)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     model = build_model("VAE", epochs=1).to(memory_format=torch.channels_last).train()
     x = splits.train_x[:BATCH].contiguous(memory_format=torch.channels_last)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as counter, backbone.fused_output(model, fuse_output):
         model({"data": x}, epoch=1, dataset_size=len(x), uses_ddp=False).loss.backward()
     return counter.get_total_flops() / BATCH
 
@@ -134,16 +142,18 @@ def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> f
     return 2 * n**3 / best / 1e9
 
 
-def bf16_shown_equivalent() -> tuple[bool, str]:
-    """The verdict of benchmarks/precision_equivalence.py over its stored runs, and why."""
+def shown_equivalent(option: str) -> tuple[bool, str]:
+    """The verdict of benchmarks/precision_equivalence.py over its stored runs of ``option``, and why."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import precision_equivalence as eq
 
-    rows = eq.stored_rows()
-    expected = len(eq.SEEDS) * len(eq.PRECISIONS) * len(registry.MODEL_NAMES)
-    if len(eq._of(rows, eq.SEEDS)) < expected:
-        return False, f"its runs are incomplete ({len(eq._of(rows, eq.SEEDS))} of {expected})"
-    equivalent, _ = eq.verdict(rows)
+    if option == eq.BASELINE:
+        return True, "the reference"
+    rows = [r for r in eq._of(eq.stored_rows(), eq.SEEDS) if eq.option_of(r) in (eq.BASELINE, option)]
+    expected = len(eq.SEEDS) * 2 * len(registry.MODEL_NAMES)
+    if len(rows) < expected:
+        return False, f"its equivalence runs are incomplete ({len(rows)} of {expected})"
+    equivalent, _ = eq.verdict(eq.stored_rows(), option)
     return equivalent, "shown equivalent" if equivalent else "not shown equivalent"
 
 
@@ -184,52 +194,60 @@ def main(argv: list[str] | None = None) -> None:
         f"{precisions.cpu_bf16_instructions() or 'none (bf16 emulated)'}"
     )
     default_threads = torch.get_num_threads()
-    seconds: dict[str, list[float]] = {"pythae": [], "fp32": [], "bf16": []}
+    seconds: dict[str, list[float]] = {"pythae": [], **{o: [] for o in OPTIONS}}
     for r in range(args.repeats):
         seconds["pythae"].append(pythae_run(splits, default_threads))
         losses = {}
-        for precision in ("fp32", "bf16"):
-            t, losses[precision] = our_run(splits, default_threads, precision)
-            seconds[precision].append(t)
+        for option in OPTIONS:
+            t, losses[option] = our_run(splits, default_threads, option)
+            seconds[option].append(t)
+        ours = ", ".join(f"ours {o} {seconds[o][-1]:.1f} s" for o in OPTIONS)
         print(
-            f"(a) repeat {r + 1}: pythae {seconds['pythae'][-1]:.1f} s, ours fp32 {seconds['fp32'][-1]:.1f} s, "
-            f"ours bf16 {seconds['bf16'][-1]:.1f} s (train loss {losses['fp32']:.2f} / {losses['bf16']:.2f})"
+            f"(a) repeat {r + 1}: pythae {seconds['pythae'][-1]:.1f} s, {ours} "
+            f"(train loss {' / '.join(f'{losses[o]:.2f}' for o in OPTIONS)})"
         )
     total = {k: sum(v) for k, v in seconds.items()}
-    for precision in ("fp32", "bf16"):
+    for option in OPTIONS:
         print(
-            f"(a) per-run throughput, ours {precision} / pythae TrainingPipeline: "
-            f"{total['pythae'] / total[precision]:.2f}x "
-            f"({n * args.repeats / total[precision]:.0f} vs {n * args.repeats / total['pythae']:.0f} images/s)"
+            f"(a) per-run throughput, ours {option} / pythae TrainingPipeline: "
+            f"{total['pythae'] / total[option]:.2f}x "
+            f"({n * args.repeats / total[option]:.0f} vs {n * args.repeats / total['pythae']:.0f} images/s)"
         )
-
-    flops = step_flops_per_image(splits)
-    peak = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
-    for precision in ("fp32", "bf16"):
-        achieved = flops * n * args.repeats / total[precision] / 1e9 / default_threads
-        emulated = precision == "bf16" and precisions.cpu_bf16_instructions() is None
-        print(
-            f"(c) training {precision}: {achieved:.1f} GFLOP/s per core ({flops / 1e6:.1f} MFLOP per image "
-            f"per step, {default_threads} threads) vs a {precision} matmul's {peak[precision]:.3g} GFLOP/s "
-            f"on one core: {achieved / peak[precision]:.0%} of it"
-            + (" (no bf16 instructions: torch's bf16 matmul is a slow fallback, no peak)" if emulated else "")
-        )
+    print_flops(splits, n * args.repeats, total, default_threads)
 
     t_theirs = pythae_batch(splits, args.batch_runs)
-    t_ours = {
-        p: our_batch(args.data_dir, args.n_train, args.batch_runs, args.jobs, p) for p in ("fp32", "bf16")
-    }
+    t_ours = {o: our_batch(args.data_dir, args.n_train, args.batch_runs, args.jobs, o) for o in OPTIONS}
     print(
         f"(b) batch of {args.batch_runs} runs: pythae one after another {t_theirs:.1f} s; ours, {args.jobs} "
-        f"single-thread jobs side by side: fp32 {t_ours['fp32']:.1f} s, bf16 {t_ours['bf16']:.1f} s"
+        f"single-thread jobs side by side: " + ", ".join(f"{o} {t_ours[o]:.1f} s" for o in OPTIONS)
     )
-    print(f"(b) aggregate throughput, ours fp32 / pythae sequential: {t_theirs / t_ours['fp32']:.2f}x")
-    equivalent, why = bf16_shown_equivalent()
-    fastest = min(["fp32", "bf16"] if equivalent else ["fp32"], key=t_ours.get)  # bf16 can be slower
+    verdicts = {o: shown_equivalent(o) for o in OPTIONS}
+    for option in OPTIONS:
+        print(
+            f"(b) aggregate throughput, ours {option} ({verdicts[option][1]}) / pythae sequential: "
+            f"{t_theirs / t_ours[option]:.2f}x"
+        )
+    fastest = min([o for o in OPTIONS if verdicts[o][0]], key=t_ours.get)  # bf16 can be slower
     print(
-        f"(b) aggregate throughput, fastest option shown equivalent ({fastest}; bf16 {why}) / pythae "
-        f"sequential: {t_theirs / t_ours[fastest]:.2f}x"
+        f"(b) aggregate throughput, fastest option shown equivalent ({fastest}) / pythae sequential: "
+        f"{t_theirs / t_ours[fastest]:.2f}x"
     )
+
+
+def print_flops(splits, images: int, total: dict[str, float], threads: int) -> None:
+    """(c): each option's achieved GFLOP/s per core against one core's matmul peak in its dtype,
+    counting the arithmetic the option's step does (the fused step does less for the same work)."""
+    peak = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
+    for option, fields in OPTIONS.items():
+        dtype, flops = fields["precision"], step_flops_per_image(splits, fields.get("fuse_output", False))
+        achieved = flops * images / total[option] / 1e9 / threads
+        emulated = dtype == "bf16" and precisions.cpu_bf16_instructions() is None
+        print(
+            f"(c) training {option}: {achieved:.1f} GFLOP/s per core ({flops / 1e6:.1f} MFLOP per image "
+            f"per step, {threads} threads) vs a {dtype} matmul's {peak[dtype]:.3g} GFLOP/s "
+            f"on one core: {achieved / peak[dtype]:.0%} of it"
+            + (" (no bf16 instructions: torch's bf16 matmul is a slow fallback, no peak)" if emulated else "")
+        )
 
 
 if __name__ == "__main__":

@@ -65,3 +65,20 @@ def test_the_batch_runs_notebooks_through_notebook_run():
 
     cmd = batch.papermill_command(Path("a.ipynb"), Path("b.ipynb"), {"seed": 42})
     assert cmd[1:3] == ["-m", "shared.notebook_run"] and cmd[3:5] == ["a.ipynb", "b.ipynb"]
+
+
+def test_notebook_run_skips_the_slow_iri_checkers_and_still_validates_notebooks(tmp_path):
+    """rfc3987_syntax builds its Lark parsers at import (1.4 s a run); the notebook schema uses no
+    iri format, so validation is unchanged without it."""
+    path = _notebook(tmp_path, "x = 1")
+    probe = (
+        "import sys, shared.notebook_run, nbformat, jsonschema\n"
+        "assert sys.modules['rfc3987_syntax'] is None, 'rfc3987_syntax was imported'\n"
+        "assert 'iri' not in jsonschema.Draft7Validator.FORMAT_CHECKER.checkers\n"
+        f"nbformat.validate(nbformat.read({str(path)!r}, as_version=4))\n"
+        "bad = nbformat.v4.new_notebook(); bad.cells.append({'cell_type': 'code'})\n"
+        "try:\n    nbformat.validate(bad)\nexcept nbformat.ValidationError:\n    print('invalid caught')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "invalid caught"
