@@ -82,3 +82,41 @@ def test_notebook_run_skips_the_slow_iri_checkers_and_still_validates_notebooks(
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "invalid caught"
+
+
+ATEXIT = """import atexit, pathlib, sys
+marker = pathlib.Path({path!r})
+atexit.register(marker.write_text, "finalized")
+pathlib.Path({path!r}).with_suffix(".cell").write_text(str(sys.path[:3]))
+print("cell ran")
+"""
+
+
+@pytest.mark.slow
+def test_notebook_run_kernels_exit_without_finalization_and_keep_their_outputs(tmp_path):
+    """Stock papermill's kernel runs the atexit handler (Python's finalization); ours skips it,
+    while the cell's output and the file it wrote are there, with the stock kernel's sys.path."""
+    paths = []
+    for module, finalized in (("papermill", True), ("shared.notebook_run", False)):
+        marker = tmp_path / f"{module}.done"
+        result = _run(module, _notebook(tmp_path, ATEXIT.format(path=str(marker))))
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert marker.exists() is finalized, module
+        paths.append(marker.with_suffix(".cell").read_text())
+        out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+        assert out.cells[0].outputs[0]["text"] == "cell ran\n"
+    assert paths[0] == paths[1]
+
+
+def test_only_ipykernels_stock_launcher_is_replaced():
+    from shared import notebook_run
+
+    stock = ["/x/python", "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "c.json"]
+    fast = notebook_run.fast_exit_command(stock)
+    assert (
+        fast[:2] == stock[:2]
+        and fast[-2:] == ["-f", "c.json"]
+        and fast[2:4] == notebook_run.FAST_EXIT_LAUNCHER
+    )
+    other = ["/x/julia", "-i", "kernel.jl", "c.json"]
+    assert notebook_run.fast_exit_command(other) == other
