@@ -149,7 +149,7 @@ def shown_equivalent(option: str) -> tuple[bool, str]:
 
     if option == eq.BASELINE:
         return True, "the reference"
-    rows = [r for r in eq._of(eq.stored_rows(), eq.SEEDS) if eq.option_of(r) in (eq.BASELINE, option)]
+    rows = eq._of(eq.study_rows(eq.stored_rows(), option), eq.SEEDS)
     expected = len(eq.SEEDS) * 2 * len(registry.MODEL_NAMES)
     if len(rows) < expected:
         return False, f"its equivalence runs are incomplete ({len(rows)} of {expected})"

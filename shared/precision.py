@@ -41,6 +41,15 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_label() -> str:
+    """The CPU with what sets its float rounding and bf16 speed: name, torch's kernel level, bf16
+    instructions (names alone are vague on a cloud machine: "AMD EPYC" with AVX2 or AVX-512)."""
+    return (
+        f"{cpu_name()}, torch kernels {torch.backends.cpu.get_cpu_capability()}, "
+        f"bf16 instructions {cpu_bf16_instructions() or 'none'}"
+    )
+
+
 def cpu_bf16_instructions() -> str | None:
     """The x86 CPU's native bf16 instructions ("AMX" or "AVX512-BF16"), None without them, or
     "unknown" where torch cannot tell (not x86, or a torch without its private CPU probes)."""

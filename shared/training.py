@@ -54,9 +54,7 @@ class TrainSettings:
     precision: str = (
         precisions.DEFAULT
     )  # "fp32" | "bf16": bf16 autocast, float32 weights (shared/precision.py)
-    fuse_output: bool = (
-        False  # decoder's last two linear layers as one: same maths, other rounding (backbone)
-    )
+    fuse_output: bool = False  # decoder's last 2 layers as one: same maths, other rounding (backbone)
     progress: bool = True  # one line per finished epoch (not a per-batch bar: readable in executed notebooks)
     variant: str | None = None  # a documented alternative setting of the model (registry)
     model_overrides: dict[str, Any] | None = None  # config values replaced by a profile's budget
