@@ -1,7 +1,8 @@
 """Is a faster training option equivalent to float32? Every model, the quick profile, 3 seeds.
 
-The candidates (``OPTIONS``): ``bf16``, bf16 autocast (shared/precision.py), and ``fused``, the
-decoder's last two layers trained as one transposed conv (shared/backbone.py; float32). Each
+The candidates (``OPTIONS``): ``bf16``, bf16 autocast (shared/precision.py), ``fused``, the
+decoder's last two layers trained as one transposed conv (shared/backbone.py; float32), and both
+(``bf16+fused``: its report is written once its runs are made). Each
 (model, seed) is trained and evaluated in float32 and with the candidate, as the training notebook
 does it (same budget, data, seed, one thread; the evaluation is the same float32 code in both).
 For bf16 the two runs of a pair went side by side, one per core, so their training times compare
@@ -52,10 +53,12 @@ OPTIONS = {  # option -> (run_budget's keywords, its report)
     "fp32": ({"precision": "fp32"}, None),
     "bf16": ({"precision": "bf16"}, HERE / "precision_equivalence_results.md"),
     "fused": ({"precision": "fp32", "fuse_output": True}, HERE / "fused_output_equivalence_results.md"),
+    "bf16+fused": ({"precision": "bf16", "fuse_output": True}, HERE / "bf16_fused_equivalence_results.md"),
 }
 DESCRIPTION = {
     "bf16": "bf16 autocast vs float32 training",
     "fused": "the decoder's last two layers trained as one (float32) vs one by one",
+    "bf16+fused": "bf16 autocast with the decoder's last two layers as one vs float32, one by one",
 }
 REPLICATION_SEEDS = (1, 2, 3)  # for the headline cells the first pass flags; never used before
 METRICS = {  # column -> path in the run's metrics

@@ -1,7 +1,7 @@
 """Training throughput: pythae's TrainingPipeline vs our loop, in each option, side by side.
 
-Our options (``OPTIONS``): fp32 (the default), bf16 (autocast, float32 weights) and fused (float32,
-the decoder's last two layers trained as one: shared/backbone.py).
+Our options (``OPTIONS``): fp32 (the default), bf16 (autocast, float32 weights), fused (float32,
+the decoder's last two layers trained as one: shared/backbone.py) and bf16+fused.
 
 (a) per run: one VAE epoch with pythae's pipeline, then ours in each option (same data, seed,
     batch 64, torch's default threads), alternated ``--repeats`` times so drift cancels;
@@ -48,6 +48,7 @@ OPTIONS = {  # option -> TrainSettings fields
     "fp32": {"precision": "fp32"},
     "bf16": {"precision": "bf16"},
     "fused": {"precision": "fp32", "fuse_output": True},
+    "bf16+fused": {"precision": "bf16", "fuse_output": True},
 }
 
 
