@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     print(
-        f"cpu: {precisions.cpu_name()}, torch kernels {torch.backends.cpu.get_cpu_capability()}, bf16 instructions: "
-        f"{precisions.cpu_bf16_instructions() or 'none (bf16 emulated)'}"
+        f"cpu: {precisions.cpu_label()}"
+        + (" (bf16 emulated)" if precisions.cpu_bf16_instructions() is None else "")
     )
     default_threads = torch.get_num_threads()
     seconds: dict[str, list[float]] = {"pythae": [], **{o: [] for o in OPTIONS}}
