@@ -5,9 +5,10 @@ decoder's last two layers trained as one transposed conv (shared/backbone.py; fl
 (``bf16+fused``: its report is written once its runs are made). Each
 (model, seed) is trained and evaluated in float32 and with the candidate, as the training notebook
 does it (same budget, data, seed, one thread; the evaluation is the same float32 code in both).
-For bf16 the two runs of a pair went side by side, one per core, so their training times compare
-under the same load; the fused study reuses those float32 runs (the float32 code path gives the
-same bits, checked by re-running some) and says so next to its times. For every model and metric
+The two runs of a pair go side by side, one per core, so their training times compare under the
+same load (the stored fused study was made otherwise: ``HOW_MADE``). Float32 runs of another CPU
+round differently (two of the Xeon's, re-run on an EPYC, changed in the 3rd-4th digit), so each row
+records its CPU and a study compares the runs of one CPU (``study_rows``). For every model and metric
 the report gives the difference of the 3-seed means, candidate - fp32, in units of the seed-to-seed
 standard deviation
 (pooled over both options), and z = that difference over its standard error; if the candidate changed
@@ -77,6 +78,11 @@ METRICS = {  # column -> path in the run's metrics
     "k-means accuracy": ("codes", "kmeans_mean"),
 }
 HEADLINE = ("MSE (sampled z)", "SSIM (sampled z)", "PIQ")
+HOW_MADE = {  # how the stored runs of a study were made, where not as missing_tasks pairs them
+    "fused": "the fused runs first, two at a time, partly beside a test suite, then the float32 runs, two "
+    "at a time, nothing beside them: the times below are indicative, benchmarks/training_speed.py "
+    "measures speed side by side",
+}
 UNRECORDED_CPU = "not recorded (the bf16 study's rows, made on the 2-core Xeon with AMX-BF16)"
 
 
@@ -302,13 +308,7 @@ def write_report(rows: list[dict], candidate: str = "bf16") -> str:
     wide = cmp.pivot(index="model", columns="metric", values="diff_in_sd")[list(METRICS)]
     total = spd[[BASELINE, candidate]].sum()
     failed = [f"{r['model']} seed {r['seed']} {option_of(r)}" for r in main_rows if r["status"] != "ok"]
-    how = (
-        "the two options of a pair side by side"
-        if candidate == "bf16"
-        else "the fused runs first, two at a time, partly beside a test suite, then the float32 runs, two "
-        "at a time, nothing beside them: the times below are indicative, benchmarks/training_speed.py "
-        "measures speed side by side"
-    )
+    how = HOW_MADE.get(candidate, "the two options of a pair side by side")
     text = "\n".join(
         [
             f"# {DESCRIPTION[candidate]}: equivalence and speed",

@@ -43,13 +43,11 @@ from shared.data import load_mnist  # noqa: E402
 from shared.registry import build_model  # noqa: E402
 from shared.training import TrainSettings, seed_everything, train_model  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import precision_equivalence as eq  # noqa: E402, I001  (the options and their equivalence verdicts)
+
 SEED, BATCH = 42, 64
-OPTIONS = {  # option -> TrainSettings fields
-    "fp32": {"precision": "fp32"},
-    "bf16": {"precision": "bf16"},
-    "fused": {"precision": "fp32", "fuse_output": True},
-    "bf16+fused": {"precision": "bf16", "fuse_output": True},
-}
+OPTIONS = {option: fields for option, (fields, _) in eq.OPTIONS.items()}  # option -> TrainSettings fields
 
 
 def _load(data_dir: str | None, n_train: int):
@@ -145,9 +143,6 @@ def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> f
 
 def shown_equivalent(option: str) -> tuple[bool, str]:
     """The verdict of benchmarks/precision_equivalence.py over its stored runs of ``option``, and why."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import precision_equivalence as eq
-
     if option == eq.BASELINE:
         return True, "the reference"
     rows = eq._of(eq.study_rows(eq.stored_rows(), option), eq.SEEDS)
