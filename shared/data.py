@@ -113,7 +113,11 @@ def read_idx_labels(path: str | Path) -> np.ndarray:
 
 
 def _to_images(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    """uint8 -> float32 in [0, 1]. Divided in place: the same float32 division, without a second
+    fresh 157 MB array (first-touch page faults made ``x / 255.0`` 0.3-1 s of every data load)."""
+    images = np.ascontiguousarray(a, dtype=np.float32)
+    images /= 255.0
+    return torch.from_numpy(images).reshape(-1, 1, 28, 28)
 
 
 def _to_labels(a: np.ndarray) -> torch.Tensor:

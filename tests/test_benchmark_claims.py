@@ -115,3 +115,18 @@ def test_readme_batch_ratios_are_the_printed_ones() -> None:
         f"falls short of the 2.5x we aimed for: {fused}x with the fused output, from {fp32}x in float32"
         in " ".join(_speed_section().split())
     )
+
+
+def test_readme_step_ratios_are_the_recorded_ones() -> None:
+    results = (ROOT / "benchmarks" / "step_breakdown_results.md").read_text(encoding="utf-8")
+    ratios = sorted(
+        float(r) for r in re.findall(r"unfused [\d.]+ ms, fused [\d.]+ ms \(([\d.]+)x\)", results)
+    )
+    text = " ".join(_speed_section().split())
+    assert f"runs {ratios[0]:.2f}x and {ratios[-1]:.2f}x faster than the unfused one" in text
+    fused, single = (
+        float(x)
+        for x in re.findall(r"Adam step over the VAE's parameters, [^:]+: ([\d.]+) ms", results)[:2][::-1]
+    )
+    low, high = (int(x) for x in re.search(r"Adam's fused CPU kernel is (\d)–(\d)x faster", text).groups())
+    assert low <= single / fused <= high + 1

@@ -130,3 +130,15 @@ def test_download_says_what_it_needs_instead_of_falling_back(tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, "torchvision", None)  # as on the CPU path: not importable
     with pytest.raises(DataError, match="needs torchvision"):
         load_mnist(data_root=tmp_path, download=True)
+
+
+def test_images_are_each_byte_divided_by_255_in_float32():
+    """All 256 byte values: the in-place division gives what ``float32(v) / 255`` gives (a
+    multiplication by 1/255 would differ for some), in the image layout."""
+    values = np.resize(np.arange(256, dtype=np.uint8), 784).reshape(1, 28, 28)  # 0..255, then again
+    images = data._to_images(values)
+    assert images.dtype == torch.float32 and images.shape == (1, 1, 28, 28)
+    expected = torch.from_numpy(values.astype(np.float32) / np.float32(255)).reshape(1, 1, 28, 28)
+    assert torch.equal(images, expected)
+    reciprocal = torch.from_numpy(values.astype(np.float32) * np.float32(1 / 255)).reshape(1, 1, 28, 28)
+    assert not torch.equal(images, reciprocal)  # the test can tell the two roundings apart
