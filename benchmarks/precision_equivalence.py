@@ -1,8 +1,9 @@
 """Is a faster training option equivalent to float32? Every model, the quick profile, 3 seeds.
 
 The candidates (``OPTIONS``): ``bf16``, bf16 autocast (shared/precision.py), ``fused``, the
-decoder's last two layers trained as one transposed conv (shared/backbone.py; float32), and both
-(``bf16+fused``: its report is written once its runs are made). Each
+decoder's last two layers trained as one transposed conv (shared/backbone.py; float32), both
+(``bf16+fused``: its report is written once its runs are made), and ``all_fused``, every option of
+shared/fusions.py at once (float32). Each
 (model, seed) is trained and evaluated in float32 and with the candidate, as the training notebook
 does it (same budget, data, seed, one thread; the evaluation is the same float32 code in both).
 The two runs of a pair go side by side, one per core, so their training times compare under the
@@ -23,12 +24,12 @@ after the first pass of the bf16 study flagged one cell; the report says so.)
 
     python benchmarks/precision_equivalence.py                      # bf16: runs what is missing, then the report
     python benchmarks/precision_equivalence.py --candidate fused    # the fused decoder output
+    python benchmarks/precision_equivalence.py --candidate all_fused  # every fusion at once
     python benchmarks/precision_equivalence.py --report             # the report from the stored runs only
 
 Runs are appended to benchmarks/precision_equivalence_runs.jsonl as they finish (an interrupted
 run resumes; a row's ``option`` names its option, rows without one are their ``precision``); the
-reports go to benchmarks/precision_equivalence_results.md (bf16) and
-benchmarks/fused_output_equivalence_results.md (fused).
+reports go to the file ``OPTIONS`` names for each candidate (benchmarks/*_results.md).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from shared import fusions  # noqa: E402
 from shared.precision import cpu_label  # noqa: E402
 
 RUNS = HERE / "precision_equivalence_runs.jsonl"
@@ -55,11 +57,17 @@ OPTIONS = {  # option -> (run_budget's keywords, its report)
     "bf16": ({"precision": "bf16"}, HERE / "precision_equivalence_results.md"),
     "fused": ({"precision": "fp32", "fuse_output": True}, HERE / "fused_output_equivalence_results.md"),
     "bf16+fused": ({"precision": "bf16", "fuse_output": True}, HERE / "bf16_fused_equivalence_results.md"),
+    "all_fused": (
+        {"precision": "fp32", **dict.fromkeys(fusions.NAMES, True)},
+        HERE / "all_fused_equivalence_results.md",
+    ),
 }
 DESCRIPTION = {
     "bf16": "bf16 autocast vs float32 training",
     "fused": "the decoder's last two layers trained as one (float32) vs one by one",
     "bf16+fused": "bf16 autocast with the decoder's last two layers as one vs float32, one by one",
+    "all_fused": "every fusion (shared/fusions.py: the decoder's first two and last two layers as one each, "
+    "Adam's fused kernel; float32) vs none",
 }
 REPLICATION_SEEDS = (1, 2, 3)  # for the headline cells the first pass flags; never used before
 METRICS = {  # column -> path in the run's metrics

@@ -205,7 +205,7 @@ def step_lines() -> list[str]:
 
     for _ in range(STEP_ROUNDS):  # alternated
         timed("unfused", step)
-        with backbone.fused_output(model, True):
+        with backbone.fused_layers(model, True):
             timed("fused", step)
             model.decoder.forward = types.MethodType(_decoder_with_fc_as_one, model.decoder)
             timed("prototype", lambda: step("fused"))

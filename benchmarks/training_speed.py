@@ -121,7 +121,7 @@ def step_flops_per_image(splits, fuse_output: bool = False) -> float:
 
     model = build_model("VAE", epochs=1).to(memory_format=torch.channels_last).train()
     x = splits.train_x[:BATCH].contiguous(memory_format=torch.channels_last)
-    with FlopCounterMode(display=False) as counter, backbone.fused_output(model, fuse_output):
+    with FlopCounterMode(display=False) as counter, backbone.fused_layers(model, fuse_output):
         model({"data": x}, epoch=1, dataset_size=len(x), uses_ddp=False).loss.backward()
     return counter.get_total_flops() / BATCH
 

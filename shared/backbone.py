@@ -82,16 +82,48 @@ class Decoder(BaseDecoder):
             nn.Conv2d(32, 1, kernel_size=1),
             nn.Sigmoid(),
         )
-        self.fuse_output = False  # training's option (TrainSettings.fuse_output): see fused_output
+        self.fuse_input = (
+            False  # training's options (TrainSettings.fuse_input / fuse_output): see fused_layers
+        )
+        self.fuse_output = False
 
     def forward(self, z: torch.Tensor) -> ModelOutput:
-        h = self.fc(z.reshape(len(z), -1)).reshape(-1, 128, 3, 3)
-        if not self.fuse_output:
-            return ModelOutput(reconstruction=self.deconv(h))
-        *body, last_deconv, pointwise, sigmoid = self.deconv
+        first, *body, last_deconv, pointwise, sigmoid = self.deconv
+        z = z.reshape(len(z), -1)
+        h = (
+            _as_one_linear_map(self.fc, first, z)
+            if self.fuse_input
+            else first(self.fc(z).reshape(-1, 128, 3, 3))
+        )
         for layer in body:
             h = layer(h)
-        return ModelOutput(reconstruction=sigmoid(_as_one_deconv(last_deconv, pointwise, h)))
+        h = _as_one_deconv(last_deconv, pointwise, h) if self.fuse_output else pointwise(last_deconv(h))
+        return ModelOutput(reconstruction=sigmoid(h))
+
+
+def _as_one_linear_map(fc: nn.Linear, deconv: nn.ConvTranspose2d, z: torch.Tensor) -> torch.Tensor:
+    """``deconv(fc(z))`` as one linear map 16 -> 64 x 7 x 7. Both are linear with only a reshape
+    between them, so ``deconv(W z + b) = sum_i z_i deconv'(W[:, i]) + deconv'(b) + b_deconv``
+    (deconv' without its bias): the transposed conv runs on fc's 16 weight columns and its bias --
+    17 small images, not the batch of 64 -- and one matrix product does the rest. The same function
+    of z and of all four parameters; the sums run in another order (another rounding), as in
+    ``_as_one_deconv``."""
+    columns = torch.cat([fc.weight.t(), fc.bias[None]]).reshape(-1, 128, 3, 3)
+    mapped = F.conv_transpose2d(
+        columns,
+        deconv.weight,
+        None,
+        deconv.stride,
+        deconv.padding,
+        deconv.output_padding,
+        deconv.groups,
+        deconv.dilation,
+    )
+    weight = mapped[:-1].flatten(1)
+    bias = mapped[-1].flatten() + deconv.bias.repeat_interleave(mapped[0, 0].numel())
+    out = torch.addmm(bias, z, weight).reshape(len(z), *mapped.shape[1:])
+    channels_last = deconv.weight.is_contiguous(memory_format=torch.channels_last)
+    return out.contiguous(memory_format=torch.channels_last) if channels_last else out  # as deconv's output
 
 
 def _as_one_deconv(deconv: nn.ConvTranspose2d, pointwise: nn.Conv2d, h: torch.Tensor) -> torch.Tensor:
@@ -110,22 +142,24 @@ def _as_one_deconv(deconv: nn.ConvTranspose2d, pointwise: nn.Conv2d, h: torch.Te
 
 
 @contextlib.contextmanager
-def fused_output(model: nn.Module, fuse: bool) -> Iterator[None]:
-    """Train ``model`` with its decoder's last two layers as one (``_as_one_deconv``) when ``fuse``;
-    afterwards the decoder computes them one by one again, so evaluation is the same for every run."""
-    decoder = getattr(model, "decoder", None)
-    if fuse and not isinstance(decoder, Decoder):
-        raise ValueError(
-            f"fuse_output needs the study's decoder (shared.backbone.Decoder), not {type(decoder).__name__}"
-        )
-    if not fuse:
+def fused_layers(model: nn.Module, fuse_output: bool = False, fuse_input: bool = False) -> Iterator[None]:
+    """Train ``model`` with its decoder's last two layers as one (``_as_one_deconv``) and/or its
+    first two as one linear map (``_as_one_linear_map``); afterwards the decoder computes them one
+    by one again, so evaluation is the same for every run."""
+    if not (fuse_output or fuse_input):
         yield
         return
-    decoder.fuse_output = True
+    decoder = getattr(model, "decoder", None)
+    if not isinstance(decoder, Decoder):
+        names = " and ".join(n for n, on in (("fuse_output", fuse_output), ("fuse_input", fuse_input)) if on)
+        raise ValueError(
+            f"{names} needs the study's decoder (shared.backbone.Decoder), not {type(decoder).__name__}"
+        )
+    decoder.fuse_output, decoder.fuse_input = fuse_output, fuse_input
     try:
         yield
     finally:
-        decoder.fuse_output = False
+        decoder.fuse_output = decoder.fuse_input = False
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared import data, experiment, registry, results
+from shared import data, experiment, fusions, registry, results
 from shared import precision as precisions
 from shared.cli import comma_list
 from shared.protocol import PUBLISHED_PROFILES
@@ -184,12 +184,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="training precision (default fp32); bf16 = autocast with float32 weights, stored as the "
         "custom run <profile>+precision=bf16 in its own folder (results/custom/...)",
     )
-    p.add_argument(
-        "--fuse-output",
-        action="store_true",
-        help="train with the decoder's last two layers fused into one (same function, other rounding; "
-        "about 1.6x faster steps), stored as the custom run <profile>+fuse_output=True",
-    )
+    for fusion in fusions.FUSIONS:
+        p.add_argument(
+            fusion.flag,
+            action="store_true",
+            help=f"train with {fusion.what} (same function, other rounding; faster steps), stored as "
+            f"the custom run <profile>+{fusion.name}=True",
+        )
     p.add_argument("--force", action="store_true", help="re-run runs that are already stored as ok")
     p.add_argument("--skip-evaluation", action="store_true", help="do not run the evaluation notebook")
     p.add_argument(
@@ -203,7 +204,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     slurm.add_arguments(p)
     args = p.parse_args(argv)
     slurm.check_args(p, args)
-    args.identity = batch_identity(args.profile, args.precision, args.fuse_output)
+    args.identity = batch_identity(args.profile, args.precision, fused_options(args))
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
     if args.jobs is not None and args.jobs < 1:
@@ -249,11 +250,16 @@ class Outcome:
     note: str = ""
 
 
-def batch_identity(profile: str, precision: str, fuse_output: bool = False) -> str:
+def fused_options(args: argparse.Namespace) -> dict[str, bool]:
+    """The batch's shared.fusions options, by name (the flags given)."""
+    return {name: getattr(args, name) for name in fusions.NAMES}
+
+
+def batch_identity(profile: str, precision: str, fused: dict[str, bool] | None = None) -> str:
     """Which run every notebook of the batch is (shared.experiment.run_identity): the profile's own,
     or the custom run at another precision or fused (model-independent: only those differ)."""
     model = registry.MODEL_NAMES[0]
-    budget = experiment.run_budget(model, profile, precision=precision, fuse_output=fuse_output)
+    budget = experiment.run_budget(model, profile, precision=precision, **(fused or {}))
     return experiment.run_identity(model, profile, budget, None)
 
 
@@ -279,7 +285,7 @@ def notebook_params(args: argparse.Namespace, dirs: dict, model: str, seed: int,
         "device": args.device,
         "threads": threads,
         "precision": args.precision,
-        "fuse_output": args.fuse_output,
+        **fused_options(args),
         "results_dir": str(dirs["results"]),
         "debug_nan_epoch": 1 if args.debug_nan == model else None,
     }

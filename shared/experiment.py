@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from shared import fusions, registry, results
 from shared import precision as precisions
-from shared import registry, results
 from shared.data import EMBEDDED_SPLIT, MNISTSplits, load_mnist
 from shared.protocol import PUBLISHED_PROFILES, STUDY
 from shared.training import TrainResult, TrainSettings
@@ -60,7 +60,7 @@ class Profile:
             "lr": self.lr,
             "model_params": {},
             "precision": precisions.DEFAULT,  # every profile trains in float32; bf16 is a custom run
-            "fuse_output": False,  # the decoder's last layers one by one; fused is a custom run
+            **fusions.off(),  # the layers one by one, Adam's loop: a fused run is a custom run
         }
         return {**base, **registry.get_spec(model).profile_budgets.get(self.name, {})}
 
@@ -174,13 +174,16 @@ def run_budget(
     n_train: int | None = None,
     lr: float | None = None,
     precision: str | None = None,
-    fuse_output: bool | None = None,
+    **fused: bool | None,
 ) -> dict[str, Any]:
-    """The profile's budget for ``model``, with explicit notebook parameters taking precedence."""
+    """The profile's budget for ``model``, with explicit notebook parameters taking precedence
+    (``fused``: the shared.fusions options by name)."""
     registry.get_spec(model)
+    if unknown := set(fused) - set(fusions.NAMES):
+        raise TypeError(f"run_budget: unknown option {sorted(unknown)}; the fusions are {fusions.NAMES}")
     budget = get_profile(profile).budget(model)
     given = (("epochs", epochs), ("patience", patience), ("n_train", n_train), ("lr", lr))
-    for key, value in (*given, ("precision", precision), ("fuse_output", fuse_output)):
+    for key, value in (*given, ("precision", precision), *fused.items()):
         if value is not None:
             budget[key] = value
     return budget
@@ -233,10 +236,7 @@ def deviations(profile: str, budget: dict[str, Any], splits: MNISTSplits) -> lis
         out.append(f"{key} = {value} (profile budget) instead of the study's setting")
     if budget.get("precision", precisions.DEFAULT) != precisions.DEFAULT:
         out.append(f"trained with {budget['precision']} autocast instead of float32")
-    if budget.get("fuse_output"):
-        out.append(
-            "trained with the decoder's last two layers fused into one (same function, other rounding)"
-        )
+    out += [f.deviation for f in fusions.FUSIONS if budget.get(f.name)]
     full_test = STUDY.n_test if splits.is_full_mnist else EMBEDDED_SPLIT[2]
     if len(splits.test_x) < full_test:
         out.append(f"only {len(splits.test_x)} test images instead of {full_test}")
@@ -379,7 +379,7 @@ def settings_for(
         lr=budget["lr"],
         model_overrides=budget["model_params"] or None,
         precision=budget.get("precision", precisions.DEFAULT),
-        fuse_output=budget.get("fuse_output", False),
+        **{name: budget.get(name, False) for name in fusions.NAMES},
         seed=seed,
         device=device,
         threads=threads,

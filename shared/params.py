@@ -16,6 +16,7 @@ from typing import Any
 
 from shared import registry
 from shared.experiment import PROFILES
+from shared.fusions import FUSIONS
 from shared.precision import PRECISIONS
 
 MAX_SEED = 2**32 - 1
@@ -62,8 +63,7 @@ TRAINING_PARAMETERS: tuple[Param, ...] = (
           "a positive number"),
     Param("precision", "fp32", str, '"fp32" | "bf16" (bf16 autocast training, float32 weights; a custom run)',
           lambda v: v in PRECISIONS, " | ".join(PRECISIONS)),
-    Param("fuse_output", False, bool, "True: the decoder's last two layers trained as one (faster, other "
-          "rounding; a custom run)"),
+    *(Param(f.name, False, bool, f"True: {f.what} (faster, other rounding; a custom run)") for f in FUSIONS),
     Param("device", "auto", str, '"auto" | "cpu" | "cuda"', lambda v: v in DEVICES, " | ".join(DEVICES)),
     Param("threads", None, int, "torch CPU threads; None: torch's default", _positive, "a positive integer"),
     Param("results_dir", None, str, "None: paper_results/ (reference, paper), results/<profile>/, results/custom/"),

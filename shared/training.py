@@ -11,6 +11,7 @@ the same losses from the same weights and batches.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import time
@@ -55,6 +56,8 @@ class TrainSettings:
         precisions.DEFAULT
     )  # "fp32" | "bf16": bf16 autocast, float32 weights (shared/precision.py)
     fuse_output: bool = False  # decoder's last 2 layers as one: same maths, other rounding (backbone)
+    fuse_input: bool = False  # decoder's first 2 layers as one linear map: likewise (backbone)
+    fused_adam: bool = False  # Adam's fused kernel: the same update, other rounding
     progress: bool = True  # one line per finished epoch (not a per-batch bar: readable in executed notebooks)
     variant: str | None = None  # a documented alternative setting of the model (registry)
     model_overrides: dict[str, Any] | None = None  # config values replaced by a profile's budget
@@ -132,7 +135,7 @@ def make_optimizers(
     model: nn.Module, spec: ModelSpec, settings: TrainSettings
 ) -> dict[str, torch.optim.Optimizer]:
     """The optimisers pythae's trainer for this mode would build, over the same parameters."""
-    adam = torch.optim.Adam
+    adam = functools.partial(torch.optim.Adam, fused=True) if settings.fused_adam else torch.optim.Adam
     mode = spec.training_mode
     if mode == SINGLE:
         return {"main": adam(model.parameters(), lr=settings.lr)}
@@ -377,7 +380,7 @@ def train_model(
         ckpt, model, optimizers, generator, settings.progress
     )
     start = time.perf_counter() - earlier_seconds
-    with backbone.fused_output(model, settings.fuse_output):
+    with backbone.fused_layers(model, settings.fuse_output, settings.fuse_input):
         status, failure, early_stopped, best = _run_epochs(
             model,
             spec,

@@ -137,6 +137,8 @@ def test_profiles_and_budgets():
         "model_params": {},
         "precision": "fp32",
         "fuse_output": False,
+        "fuse_input": False,
+        "fused_adam": False,
     }
     quick = experiment.run_budget("VAE", "quick")
     assert quick["lr"] == 1e-3 and experiment.run_budget("VAE", "quick", lr=1e-4)["lr"] == 1e-4

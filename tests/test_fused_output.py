@@ -18,7 +18,7 @@ from shared.training import TrainSettings, train_model
 def _loss_and_grads(model, x, fuse: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     model.zero_grad()
     torch.manual_seed(1)  # the same reparametrisation noise for both
-    with backbone.fused_output(model, fuse):
+    with backbone.fused_layers(model, fuse):
         out = model({"data": x}, epoch=1, dataset_size=len(x), uses_ddp=False)
     out.loss.backward()
     return out.loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
@@ -56,7 +56,7 @@ def test_fused_changes_the_float32_rounding_only():
     decoder = backbone.Decoder().eval()
     z = torch.randn(64, backbone.LATENT_DIM)
     plain = decoder(z)["reconstruction"]
-    with backbone.fused_output(torch.nn.ModuleDict({"decoder": decoder}), True):
+    with backbone.fused_layers(torch.nn.ModuleDict({"decoder": decoder}), True):
         fused = decoder(z)["reconstruction"]
     assert not torch.equal(plain, fused)  # another order of the sums
     assert torch.allclose(plain, fused, atol=1e-6)
@@ -83,7 +83,7 @@ def test_a_fused_run_is_deterministic_differs_and_evaluates_unfused(tiny_splits)
 def test_every_registry_model_has_the_decoder_it_fuses():
     for name in registry.MODEL_NAMES:
         model = registry.build_model(name, 1)
-        with backbone.fused_output(model, True):
+        with backbone.fused_layers(model, True):
             assert model.decoder.fuse_output is True, name
 
 
@@ -92,7 +92,7 @@ def test_a_model_without_the_study_decoder_is_refused_in_one_line():
     other.decoder = torch.nn.Linear(2, 2)
     with (
         pytest.raises(ValueError, match="fuse_output needs the study's decoder"),
-        backbone.fused_output(other, True),
+        backbone.fused_layers(other, True),
     ):
         pass
 

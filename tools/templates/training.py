@@ -83,7 +83,7 @@ from shared.training import train_model
 MODEL = "{name}"
 budget = experiment.run_budget(
     MODEL, profile, epochs=epochs, patience=patience, n_train=n_train, lr=lr, precision=precision,
-    fuse_output=fuse_output,
+    fuse_output=fuse_output, fuse_input=fuse_input, fused_adam=fused_adam,
 )
 custom = experiment.is_custom(MODEL, profile, budget, variant)  # stored as profile "custom"
 identity = experiment.run_identity(MODEL, profile, budget, variant)  # custom runs: their own folder
