@@ -5,10 +5,10 @@ and whole steps unfused and fused. Medians of alternated repeats, milliseconds.
 Why it exists: to say what the fused output (shared/backbone.py) leaves for a faster step to cut.
 Its three ways of computing the fused layer (one transposed conv; a matrix product then
 ``F.fold``; four sub-pixel phases of one matrix product) are checked equal in float64 first.
-Two candidates not in the training code yet are measured too: the decoder's Linear(16, 1152) and
-first transposed conv as one linear map (the other pair of linear layers with nothing between;
-checked equal in float64), and Adam's fused CPU kernel against the for-loop one torch uses by
-default on CPU (pythae's and ours), each alone and in a whole step.
+The other two fusions (shared/fusions.py) are measured too: the decoder's Linear(16, 1152) and
+first transposed conv as one linear map (``fuse_input``; checked equal in float64), and Adam's
+fused CPU kernel against the for-loop one torch uses by default on CPU (``fused_adam``), each
+alone and in a whole step with every fusion (``all_fused``).
 
 The process first allocates and frees a 31 MB array, as training's data loading does: that raises
 glibc malloc's dynamic mmap threshold, so a step's tensors are reused from the heap. Without it a
@@ -24,7 +24,6 @@ import resource
 import statistics
 import sys
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,35 +128,15 @@ def fused_lines() -> list[str]:
     ]
 
 
-def fc_and_deconv_as_one(fc: nn.Linear, deconv: nn.ConvTranspose2d, z: torch.Tensor) -> torch.Tensor:
-    """``deconv(fc(z))`` as one linear map 16 -> 64 x 7 x 7: the transposed conv applied to fc's 16
-    weight columns and its bias (17 small images instead of a batch of 64), then one matrix product."""
-    columns = torch.cat([fc.weight.t(), fc.bias[None]]).reshape(-1, 128, 3, 3)
-    mapped = F.conv_transpose2d(
-        columns, deconv.weight, None, deconv.stride, deconv.padding, deconv.output_padding
-    )
-    weight, bias = mapped[:-1].flatten(1), mapped[-1].flatten() + deconv.bias.repeat_interleave(49)
-    return torch.addmm(bias, z, weight).reshape(len(z), 64, 7, 7).contiguous(memory_format=CL)
-
-
 def _two_layers(fc: nn.Linear, deconv: nn.ConvTranspose2d, z: torch.Tensor) -> torch.Tensor:
     return deconv(fc(z).reshape(-1, 128, 3, 3))
-
-
-def _decoder_with_fc_as_one(self: backbone.Decoder, z: torch.Tensor):
-    """The fused decoder (both linear pairs as one): the prototype whole step below."""
-    h = fc_and_deconv_as_one(self.fc, self.deconv[0], z.reshape(len(z), -1))
-    _, *body, last_deconv, pointwise, sigmoid = self.deconv
-    for layer in body:
-        h = layer(h)
-    return backbone.ModelOutput(reconstruction=sigmoid(backbone._as_one_deconv(last_deconv, pointwise, h)))
 
 
 def decoder_input_lines() -> list[str]:
     decoder = backbone.Decoder().double()
     z = torch.randn(5, backbone.LATENT_DIM, dtype=torch.float64)
     assert torch.allclose(
-        fc_and_deconv_as_one(decoder.fc, decoder.deconv[0], z),
+        backbone._as_one_linear_map(decoder.fc, decoder.deconv[0], z),
         _two_layers(decoder.fc, decoder.deconv[0], z),
         atol=1e-12,
     )
@@ -166,7 +145,10 @@ def decoder_input_lines() -> list[str]:
     return [
         f"decoder Linear(16, 1152) + deconv 128 -> 64 {label}: forward + backward "
         f"{ms(lambda way=way: way(decoder.fc, decoder.deconv[0], z).backward(g)):.2f} ms"
-        for label, way in (("as two layers (ours)", _two_layers), ("as one linear map", fc_and_deconv_as_one))
+        for label, way in (
+            ("as two layers", _two_layers),
+            ("as one linear map (fuse_input)", backbone._as_one_linear_map),
+        )
     ]
 
 
@@ -176,7 +158,10 @@ def adam_lines() -> list[str]:
         p.grad = torch.randn_like(p)
     return [
         f"Adam step over the VAE's parameters, {label}: {ms(torch.optim.Adam(model.parameters(), 1e-4, **kw).step):.2f} ms"
-        for label, kw in (("for-loop (torch's CPU default, ours)", {}), ("fused kernel", {"fused": True}))
+        for label, kw in (
+            ("for-loop (torch's CPU default)", {}),
+            ("fused kernel (fused_adam)", {"fused": True}),
+        )
     ]
 
 
@@ -195,7 +180,7 @@ def step_lines() -> list[str]:
         out.loss.backward()
         optimizers[adam].step()
 
-    times: dict[str, list[float]] = {"unfused": [], "fused": [], "prototype": []}
+    times: dict[str, list[float]] = {"unfused": [], "fused": [], "all_fused": []}
     faults = dict.fromkeys(times, 0)
 
     def timed(key: str, fn: Callable[[], None]) -> None:
@@ -205,16 +190,15 @@ def step_lines() -> list[str]:
 
     for _ in range(STEP_ROUNDS):  # alternated
         timed("unfused", step)
-        with backbone.fused_layers(model, True):
+        with backbone.fused_layers(model, fuse_output=True):
             timed("fused", step)
-            model.decoder.forward = types.MethodType(_decoder_with_fc_as_one, model.decoder)
-            timed("prototype", lambda: step("fused"))
-            del model.decoder.forward
+        with backbone.fused_layers(model, fuse_output=True, fuse_input=True):
+            timed("all_fused", lambda: step("fused"))
     p, f, b = (statistics.median(times[k]) for k in times)
     per_step = ", ".join(f"{k} {v / (STEP_ROUNDS * (STEP_CALLS + 5)):.0f}" for k, v in faults.items())
     return [
-        f"whole VAE training step: unfused {p:.1f} ms, fused {f:.1f} ms ({p / f:.2f}x); fused with "
-        f"Linear + first deconv as one and Adam's fused kernel (prototype) {b:.1f} ms ({p / b:.2f}x)",
+        f"whole VAE training step: unfused {p:.1f} ms, fused output {f:.1f} ms ({p / f:.2f}x), every "
+        f"fusion (all_fused: fuse_output, fuse_input, fused_adam) {b:.1f} ms ({p / b:.2f}x)",
         f"minor page faults per step: {per_step}",
     ]
 

@@ -1,7 +1,9 @@
 """Training throughput: pythae's TrainingPipeline vs our loop, in each option, side by side.
 
-Our options (``OPTIONS``): fp32 (the default), bf16 (autocast, float32 weights), fused (float32,
-the decoder's last two layers trained as one: shared/backbone.py) and bf16+fused.
+Our options (``OPTIONS``, benchmarks/precision_equivalence.py's): fp32 (the default), bf16
+(autocast, float32 weights), fused (float32, the decoder's last two layers trained as one:
+shared/backbone.py), bf16+fused, and all_fused (float32, every option of shared/fusions.py);
+``--options`` picks some.
 
 (a) per run: one VAE epoch with pythae's pipeline, then ours in each option (same data, seed,
     batch 64, torch's default threads), alternated ``--repeats`` times so drift cancels;
@@ -34,9 +36,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pythae.pipelines import TrainingPipeline  # noqa: E402
-from pythae.trainers import BaseTrainerConfig  # noqa: E402
-
 from shared import backbone, registry  # noqa: E402
 from shared import precision as precisions  # noqa: E402
 from shared.data import load_mnist  # noqa: E402
@@ -58,6 +57,11 @@ def _load(data_dir: str | None, n_train: int):
 
 def pythae_run(splits, threads: int | None) -> float:
     """One VAE epoch (train + validation) through pythae's TrainingPipeline; wall seconds."""
+    # imported here, not at the top: pythae.pipelines pulls in scikit-learn (about 2 s), which our
+    # batch's worker processes (below) would otherwise pay for a pipeline they never use
+    from pythae.pipelines import TrainingPipeline
+    from pythae.trainers import BaseTrainerConfig
+
     if threads:
         torch.set_num_threads(threads)
     seed_everything(SEED)
@@ -114,14 +118,17 @@ def our_batch(data_dir: str | None, n_train: int, runs: int, jobs: int, option: 
     return time.perf_counter() - t0
 
 
-def step_flops_per_image(splits, fuse_output: bool = False) -> float:
-    """FLOPs of one VAE training step (forward + backward) per image, counted by torch; fused:
-    the arithmetic the fused step does (fewer FLOPs for the same function)."""
+def step_flops_per_image(splits, fields: dict) -> float:
+    """FLOPs of one VAE training step (forward + backward) per image, counted by torch, in the
+    option ``fields``: a fused step does fewer FLOPs for the same function."""
     from torch.utils.flop_counter import FlopCounterMode
 
     model = build_model("VAE", epochs=1).to(memory_format=torch.channels_last).train()
     x = splits.train_x[:BATCH].contiguous(memory_format=torch.channels_last)
-    with FlopCounterMode(display=False) as counter, backbone.fused_layers(model, fuse_output):
+    with (
+        FlopCounterMode(display=False) as counter,
+        backbone.fused_layers(model, fields.get("fuse_output", False), fields.get("fuse_input", False)),
+    ):
         model({"data": x}, epoch=1, dataset_size=len(x), uses_ddp=False).loss.backward()
     return counter.get_total_flops() / BATCH
 
@@ -173,7 +180,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternated repetitions for (a)")
     parser.add_argument("--batch-runs", type=int, default=4, help="runs in the batch for (b)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs for (b)")
+    parser.add_argument(
+        "--options",
+        default=",".join(OPTIONS),
+        help=f"ours, comma-separated (default: all of {','.join(OPTIONS)})",
+    )
     args = parser.parse_args(argv)
+    chosen = [o for o in args.options.split(",") if o]
+    if unknown := [o for o in chosen if o not in OPTIONS]:
+        parser.error(f"--options: unknown {', '.join(unknown)}; choose from {', '.join(OPTIONS)}")
+    if eq.BASELINE not in chosen:
+        parser.error(f"--options must include {eq.BASELINE}, the reference")
     import logging
 
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("pythae")] + ["pythae"]:
@@ -190,52 +207,53 @@ def main(argv: list[str] | None = None) -> None:
         + (" (bf16 emulated)" if precisions.cpu_bf16_instructions() is None else "")
     )
     default_threads = torch.get_num_threads()
-    seconds: dict[str, list[float]] = {"pythae": [], **{o: [] for o in OPTIONS}}
+    seconds: dict[str, list[float]] = {"pythae": [], **{o: [] for o in chosen}}
     for r in range(args.repeats):
         seconds["pythae"].append(pythae_run(splits, default_threads))
         losses = {}
-        for option in OPTIONS:
+        for option in chosen:
             t, losses[option] = our_run(splits, default_threads, option)
             seconds[option].append(t)
-        ours = ", ".join(f"ours {o} {seconds[o][-1]:.1f} s" for o in OPTIONS)
+        ours = ", ".join(f"ours {o} {seconds[o][-1]:.1f} s" for o in chosen)
         print(
             f"(a) repeat {r + 1}: pythae {seconds['pythae'][-1]:.1f} s, {ours} "
-            f"(train loss {' / '.join(f'{losses[o]:.2f}' for o in OPTIONS)})"
+            f"(train loss {' / '.join(f'{losses[o]:.2f}' for o in chosen)})"
         )
     total = {k: sum(v) for k, v in seconds.items()}
-    for option in OPTIONS:
+    for option in chosen:
         print(
             f"(a) per-run throughput, ours {option} / pythae TrainingPipeline: "
             f"{total['pythae'] / total[option]:.2f}x "
             f"({n * args.repeats / total[option]:.0f} vs {n * args.repeats / total['pythae']:.0f} images/s)"
         )
-    print_flops(splits, n * args.repeats, total, default_threads)
+    print_flops(splits, n * args.repeats, total, default_threads, chosen)
 
     t_theirs = pythae_batch(splits, args.batch_runs)
-    t_ours = {o: our_batch(args.data_dir, args.n_train, args.batch_runs, args.jobs, o) for o in OPTIONS}
+    t_ours = {o: our_batch(args.data_dir, args.n_train, args.batch_runs, args.jobs, o) for o in chosen}
     print(
         f"(b) batch of {args.batch_runs} runs: pythae one after another {t_theirs:.1f} s; ours, {args.jobs} "
-        f"single-thread jobs side by side: " + ", ".join(f"{o} {t_ours[o]:.1f} s" for o in OPTIONS)
+        f"single-thread jobs side by side: " + ", ".join(f"{o} {t_ours[o]:.1f} s" for o in chosen)
     )
-    verdicts = {o: shown_equivalent(o) for o in OPTIONS}
-    for option in OPTIONS:
+    verdicts = {o: shown_equivalent(o) for o in chosen}
+    for option in chosen:
         print(
             f"(b) aggregate throughput, ours {option} ({verdicts[option][1]}) / pythae sequential: "
             f"{t_theirs / t_ours[option]:.2f}x"
         )
-    fastest = min([o for o in OPTIONS if verdicts[o][0]], key=t_ours.get)  # bf16 can be slower
+    fastest = min([o for o in chosen if verdicts[o][0]], key=t_ours.get)  # bf16 can be slower
     print(
         f"(b) aggregate throughput, fastest option shown equivalent ({fastest}) / pythae sequential: "
         f"{t_theirs / t_ours[fastest]:.2f}x"
     )
 
 
-def print_flops(splits, images: int, total: dict[str, float], threads: int) -> None:
+def print_flops(splits, images: int, total: dict[str, float], threads: int, chosen: list[str]) -> None:
     """(c): each option's achieved GFLOP/s per core against one core's matmul peak in its dtype,
     counting the arithmetic the option's step does (the fused step does less for the same work)."""
     peak = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
-    for option, fields in OPTIONS.items():
-        dtype, flops = fields["precision"], step_flops_per_image(splits, fields.get("fuse_output", False))
+    for option in chosen:
+        fields = OPTIONS[option]
+        dtype, flops = fields["precision"], step_flops_per_image(splits, fields)
         achieved = flops * images / total[option] / 1e9 / threads
         emulated = dtype == "bf16" and precisions.cpu_bf16_instructions() is None
         print(
