@@ -11,7 +11,7 @@ shared/backbone.py), bf16+fused, and all_fused (float32, every option of shared/
     next to this machine's measured peak for a large float32 and bf16 matmul on one core;
 (b) a batch of ``--batch-runs`` VAE epochs: pythae's pipeline one run after another (what a user
     does without us) vs our way (``--jobs`` single-thread runs side by side, as ``run_all.sh
-    --jobs`` does), in each option; aggregate ratios. The last line is the batch ratio of the
+    --jobs`` does), in each option, alternated ``--batch-repeats`` times; aggregate ratios. The last line is the batch ratio of the
     fastest option shown equivalent to float32 (benchmarks/precision_equivalence.py's verdict over
     its stored runs; float32 when none is, or when they are slower: a CPU without bf16
     instructions emulates bf16).
@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--repeats", type=int, default=2, help="alternated repetitions for (a)")
     parser.add_argument("--batch-runs", type=int, default=4, help="runs in the batch for (b)")
+    parser.add_argument("--batch-repeats", type=int, default=2, help="alternated repetitions for (b)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs for (b)")
     parser.add_argument(
         "--options",
@@ -228,12 +229,24 @@ def main(argv: list[str] | None = None) -> None:
         )
     print_flops(splits, n * args.repeats, total, default_threads, chosen)
 
-    t_theirs = pythae_batch(splits, args.batch_runs)
-    t_ours = {o: our_batch(args.data_dir, args.n_train, args.batch_runs, args.jobs, o) for o in chosen}
-    print(
-        f"(b) batch of {args.batch_runs} runs: pythae one after another {t_theirs:.1f} s; ours, {args.jobs} "
-        f"single-thread jobs side by side: " + ", ".join(f"{o} {t_ours[o]:.1f} s" for o in chosen)
-    )
+    print_batch(args, splits, chosen)
+
+
+def print_batch(args: argparse.Namespace, splits, chosen: list[str]) -> None:
+    """(b), the pythae batch and each of ours alternated ``--batch-repeats`` times so that this
+    machine's drift (a fifth or more between minutes) falls on all of them; ratios of the sums."""
+    t_theirs, t_ours = 0.0, dict.fromkeys(chosen, 0.0)
+    for r in range(args.batch_repeats):
+        theirs = pythae_batch(splits, args.batch_runs)
+        ours = {o: our_batch(args.data_dir, args.n_train, args.batch_runs, args.jobs, o) for o in chosen}
+        print(
+            f"(b) batch of {args.batch_runs} runs, repeat {r + 1}: pythae one after another {theirs:.1f} s; "
+            f"ours, {args.jobs} single-thread jobs side by side: "
+            + ", ".join(f"{o} {ours[o]:.1f} s" for o in chosen),
+            flush=True,
+        )
+        t_theirs += theirs
+        t_ours = {o: t_ours[o] + ours[o] for o in chosen}
     verdicts = {o: shown_equivalent(o) for o in chosen}
     for option in chosen:
         print(

@@ -12,6 +12,7 @@ import torch
 
 from shared import backbone, batch, experiment, fusions, params, registry
 from shared.training import TrainSettings, make_optimizers, train_model
+from tests.test_fused_output import loss_and_grads
 
 
 def _transposed_conv_by_hand(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -40,24 +41,15 @@ def test_the_linear_map_is_the_linear_layer_then_the_transposed_conv_by_hand():
     assert torch.allclose(first(fc(z).view(3, 128, 3, 3)), by_hand, rtol=1e-12, atol=1e-12)
 
 
-def _loss_and_grads(model, x, **fused: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    model.zero_grad()
-    torch.manual_seed(1)  # the same reparametrisation noise for every way
-    with backbone.fused_layers(model, **fused):
-        out = model({"data": x}, epoch=1, dataset_size=len(x), uses_ddp=False)
-    out.loss.backward()
-    return out.loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
-
-
 @pytest.mark.parametrize("name", ["VAE", "IWAE", "AE"])
 def test_fused_input_alone_and_with_the_output_is_the_same_loss_and_gradients_in_float64(name):
     torch.manual_seed(0)
     model = registry.build_model(name, 1).double().train()
     x = torch.rand(6, 1, 28, 28, dtype=torch.float64)
-    plain_loss, plain = _loss_and_grads(model, x)
+    plain_loss, plain = loss_and_grads(model, x)
     scale = max(g.abs().max() for g in plain.values())  # biases before a BatchNorm: zero gradient
     for fused in ({"fuse_input": True}, {"fuse_input": True, "fuse_output": True}):
-        loss, grads = _loss_and_grads(model, x, **fused)
+        loss, grads = loss_and_grads(model, x, **fused)
         assert torch.allclose(plain_loss, loss, rtol=1e-12, atol=0), fused
         assert plain.keys() == grads.keys()
         for key in plain:

@@ -15,10 +15,11 @@ from shared import backbone, batch, experiment, params, registry
 from shared.training import TrainSettings, train_model
 
 
-def _loss_and_grads(model, x, fuse: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def loss_and_grads(model, x, **fused: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss and every parameter's gradient, with the decoder layers ``fused`` (fused_layers')."""
     model.zero_grad()
-    torch.manual_seed(1)  # the same reparametrisation noise for both
-    with backbone.fused_layers(model, fuse):
+    torch.manual_seed(1)  # the same reparametrisation noise for every way
+    with backbone.fused_layers(model, **fused):
         out = model({"data": x}, epoch=1, dataset_size=len(x), uses_ddp=False)
     out.loss.backward()
     return out.loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
@@ -29,8 +30,8 @@ def test_fused_is_the_same_loss_and_gradients_in_float64(name):
     torch.manual_seed(0)
     model = registry.build_model(name, 1).double().train()
     x = torch.rand(6, 1, 28, 28, dtype=torch.float64)
-    plain_loss, plain = _loss_and_grads(model, x, fuse=False)
-    fused_loss, fused = _loss_and_grads(model, x, fuse=True)
+    plain_loss, plain = loss_and_grads(model, x)
+    fused_loss, fused = loss_and_grads(model, x, fuse_output=True)
     assert torch.allclose(plain_loss, fused_loss, rtol=1e-12, atol=0)
     assert plain.keys() == fused.keys()
     # biases before a BatchNorm have a zero gradient in exact arithmetic: compare on the whole scale
