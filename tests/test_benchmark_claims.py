@@ -97,8 +97,10 @@ def test_readme_speed_numbers_are_the_benchmarks_printed_ones() -> None:
     assert f"bf16 autocast runs at {bf16_run}x per run and {bf16_batch}x as a batch" in text
 
 
-def test_readme_quotes_the_fused_output_report() -> None:
-    report = (ROOT / "benchmarks" / "fused_output_equivalence_results.md").read_text(encoding="utf-8")
+def _quoted_study(report_name: str) -> tuple[str, str, dict[str, float]]:
+    """(report, the README's Speed text, MIWAE's and PIWAE's training ratios); checks the summary
+    sentence both studies' README paragraphs share."""
+    report = (ROOT / "benchmarks" / report_name).read_text(encoding="utf-8")
     text = " ".join(_speed_section().split())
     median, p90 = re.search(r"median ([\d.]+), 90th percentile ([\d.]+)", report).groups()
     cells, beyond = re.search(
@@ -106,28 +108,23 @@ def test_readme_quotes_the_fused_output_report() -> None:
     ).groups()
     assert f"median {median} seed SDs (90th percentile {p90}), {beyond} of {cells} cells past" in text
     assert "more than 2 seed SDs apart: none" in report and "no headline cell beyond 2 seed SDs" in text
-    assert "**fused is equivalent to float32 on this evidence.**" in report
-    assert "**The fused output is equivalent to float32 on the evidence**" in text
     ratio = {
         m: float(r) for m, r in re.findall(r"^\| (MIWAE|PIWAE) +\|[^|]+\|[^|]+\| +([\d.]+) \|$", report, re.M)
     }
+    return report, text, ratio
+
+
+def test_readme_quotes_the_fused_output_report() -> None:
+    report, text, ratio = _quoted_study("fused_output_equivalence_results.md")
+    assert "**fused is equivalent to float32 on this evidence.**" in report
+    assert "**The fused output is equivalent to float32 on the evidence**" in text
     assert f"MIWAE and PIWAE trained {ratio['MIWAE']:.1f}x and {ratio['PIWAE']:.1f}x faster" in text
 
 
 def test_readme_quotes_the_all_fused_report() -> None:
-    report = (ROOT / "benchmarks" / "all_fused_equivalence_results.md").read_text(encoding="utf-8")
-    text = " ".join(_speed_section().split())
-    median, p90 = re.search(r"median ([\d.]+), 90th percentile ([\d.]+)", report).groups()
-    cells, beyond = re.search(
-        r"cells \(model x metric\): (\d+); \|z\| > t\(0.975, 4\): (\d+)", report
-    ).groups()
-    assert f"median {median} seed SDs (90th percentile {p90}), {beyond} of {cells} cells past" in text
-    assert "more than 2 seed SDs apart: none" in report
+    report, text, ratio = _quoted_study("all_fused_equivalence_results.md")
     assert "**all_fused is equivalent to float32 on this evidence.**" in report
     assert "**Every fusion at once is equivalent to float32 on the evidence**" in text
-    ratio = {
-        m: float(r) for m, r in re.findall(r"^\| (MIWAE|PIWAE) +\|[^|]+\|[^|]+\| +([\d.]+) \|$", report, re.M)
-    }
     assert f"{ratio['MIWAE']:.1f}x and {ratio['PIWAE']:.1f}x with every fusion" in text
 
 
