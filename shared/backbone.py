@@ -82,10 +82,8 @@ class Decoder(BaseDecoder):
             nn.Conv2d(32, 1, kernel_size=1),
             nn.Sigmoid(),
         )
-        self.fuse_input = (
-            False  # training's options (TrainSettings.fuse_input / fuse_output): see fused_layers
-        )
-        self.fuse_output = False
+        # training's options (TrainSettings.fuse_input / fuse_output): see fused_layers
+        self.fuse_input = self.fuse_output = False
 
     def forward(self, z: torch.Tensor) -> ModelOutput:
         first, *body, last_deconv, pointwise, sigmoid = self.deconv
