@@ -11,8 +11,8 @@ shared/backbone.py), bf16+fused, and all_fused (float32, every option of shared/
     next to this machine's measured peak for a large float32 and bf16 matmul on one core;
 (b) a batch of ``--batch-runs`` VAE epochs: pythae's pipeline one run after another (what a user
     does without us) vs our way (``--jobs`` single-thread runs side by side, as ``run_all.sh
-    --jobs`` does), in each option, alternated ``--batch-repeats`` times; aggregate ratios. The last line is the batch ratio of the
-    fastest option shown equivalent to float32 (benchmarks/precision_equivalence.py's verdict over
+    --jobs`` does), in each option, alternated ``--batch-repeats`` times; aggregate ratios. The
+    last line is the batch ratio of the fastest option shown equivalent to float32 (benchmarks/precision_equivalence.py's verdict over
     its stored runs; float32 when none is, or when they are slower: a CPU without bf16
     instructions emulates bf16).
 
