@@ -12,9 +12,9 @@ shared/backbone.py), bf16+fused, and all_fused (float32, every option of shared/
 (b) a batch of ``--batch-runs`` VAE epochs: pythae's pipeline one run after another (what a user
     does without us) vs our way (``--jobs`` single-thread runs side by side, as ``run_all.sh
     --jobs`` does), in each option, alternated ``--batch-repeats`` times; aggregate ratios. The
-    last line is the batch ratio of the fastest option shown equivalent to float32 (benchmarks/precision_equivalence.py's verdict over
-    its stored runs; float32 when none is, or when they are slower: a CPU without bf16
-    instructions emulates bf16).
+    last line is the batch ratio of the fastest option shown equivalent to float32
+    (benchmarks/precision_equivalence.py's verdict over its stored runs; float32 when none is, or
+    when they are slower: a CPU without bf16 instructions emulates bf16).
 
     python benchmarks/training_speed.py                  # 50k images, as in the README
     python benchmarks/training_speed.py --n-train 5000   # a 1-minute smoke version
