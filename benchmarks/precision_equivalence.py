@@ -3,7 +3,7 @@
 The candidates (``OPTIONS``): ``bf16``, bf16 autocast (shared/precision.py), ``fused``, the
 decoder's last two layers trained as one transposed conv (shared/backbone.py; float32), both
 (``bf16+fused``: its report is written once its runs are made), and ``all_fused``, every option of
-shared/fusions.py at once (float32). Each
+shared/fusions.py at once (float32), and ``bf16+all_fused``, bf16 autocast with every fusion. Each
 (model, seed) is trained and evaluated in float32 and with the candidate, as the training notebook
 does it (same budget, data, seed, one thread; the evaluation is the same float32 code in both).
 The two runs of a pair go side by side, one per core, so their training times compare under the
@@ -25,6 +25,7 @@ after the first pass of the bf16 study flagged one cell; the report says so.)
     python benchmarks/precision_equivalence.py                      # bf16: runs what is missing, then the report
     python benchmarks/precision_equivalence.py --candidate fused    # the fused decoder output
     python benchmarks/precision_equivalence.py --candidate all_fused  # every fusion at once
+    python benchmarks/precision_equivalence.py --candidate bf16+all_fused  # bf16 and every fusion
     python benchmarks/precision_equivalence.py --report             # the report from the stored runs only
 
 Runs are appended to benchmarks/precision_equivalence_runs.jsonl as they finish (an interrupted
@@ -61,6 +62,10 @@ OPTIONS = {  # option -> (run_budget's keywords, its report)
         {"precision": "fp32", **dict.fromkeys(fusions.NAMES, True)},
         HERE / "all_fused_equivalence_results.md",
     ),
+    "bf16+all_fused": (
+        {"precision": "bf16", **dict.fromkeys(fusions.NAMES, True)},
+        HERE / "bf16_all_fused_equivalence_results.md",
+    ),
 }
 DESCRIPTION = {
     "bf16": "bf16 autocast vs float32 training",
@@ -68,6 +73,7 @@ DESCRIPTION = {
     "bf16+fused": "bf16 autocast with the decoder's last two layers as one vs float32, one by one",
     "all_fused": "every fusion (shared/fusions.py: the decoder's first two and last two layers as one each, "
     "Adam's fused kernel; float32) vs none",
+    "bf16+all_fused": "bf16 autocast with every fusion (shared/fusions.py) vs float32 with none",
 }
 REPLICATION_SEEDS = (1, 2, 3)  # for the headline cells the first pass flags; never used before
 METRICS = {  # column -> path in the run's metrics

@@ -2,8 +2,8 @@
 
 Our options (``OPTIONS``, benchmarks/precision_equivalence.py's): fp32 (the default), bf16
 (autocast, float32 weights), fused (float32, the decoder's last two layers trained as one:
-shared/backbone.py), bf16+fused, and all_fused (float32, every option of shared/fusions.py);
-``--options`` picks some.
+shared/backbone.py), bf16+fused, all_fused (float32, every option of shared/fusions.py) and
+bf16+all_fused (bf16 with every fusion); ``--options`` picks some.
 
 (a) per run: one VAE epoch with pythae's pipeline, then ours in each option (same data, seed,
     batch 64, torch's default threads), alternated ``--repeats`` times so drift cancels;
