@@ -70,3 +70,14 @@ def test_redoing_the_sweep_table_keeps_the_notes_below_it(tmp_path):
     md.write_text("Data: x\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nNotes:\n| other table |\n")
     assert sweep.notes_after_table(md) == "\nNotes:\n| other table |\n"
     assert sweep.notes_after_table(tmp_path / "none.md") == ""
+
+
+def test_a_verdict_made_on_another_cpu_does_not_count(monkeypatch):
+    """training_speed's last line takes only options shown equivalent on the CPU it runs on."""
+    speed = _load("training_speed")
+    study = speed.eq.study_rows(speed.eq.stored_rows(), "bf16+all_fused")
+    monkeypatch.setattr(speed.precisions, "cpu_label", lambda: speed.eq.cpu_of(study[0]))
+    assert speed.shown_equivalent("bf16+all_fused") == (True, "shown equivalent")
+    monkeypatch.setattr(speed.precisions, "cpu_label", lambda: "some other CPU")
+    assert speed.shown_equivalent("bf16+all_fused") == (False, "shown equivalent on another CPU")
+    assert speed.shown_equivalent("fp32") == (True, "the reference")
