@@ -37,7 +37,7 @@ FUSIONS: tuple[Fusion, ...] = (
     Fusion(
         "fused_adam",
         "Adam's fused kernel (torch.optim.Adam with fused on) instead of its per-parameter loop",
-        "trained with Adam's fused kernel (same update, other rounding)",
+        "trained with Adam's fused kernel (same update; other rounding on some CPUs)",
     ),
 )
 NAMES: tuple[str, ...] = tuple(f.name for f in FUSIONS)

@@ -57,7 +57,7 @@ class TrainSettings:
     )  # "fp32" | "bf16": bf16 autocast, float32 weights (shared/precision.py)
     fuse_output: bool = False  # decoder's last 2 layers as one: same maths, other rounding (backbone)
     fuse_input: bool = False  # decoder's first 2 layers as one linear map: likewise (backbone)
-    fused_adam: bool = False  # Adam's fused kernel: the same update, other rounding
+    fused_adam: bool = False  # Adam's fused kernel: the same update, other rounding on some CPUs
     progress: bool = True  # one line per finished epoch (not a per-batch bar: readable in executed notebooks)
     variant: str | None = None  # a documented alternative setting of the model (registry)
     model_overrides: dict[str, Any] | None = None  # config values replaced by a profile's budget

@@ -1,12 +1,13 @@
 """The other two fusions (shared/fusions.py, issue #15): the decoder's Linear and first transposed
 conv trained as one linear map (``fuse_input``), and Adam's fused kernel (``fused_adam``). Each
 must be the same function / update (float64 against a by-hand computation here, and against the
-layers one by one in tests/test_fused_output.py), another rounding in float32 (so a custom run of
-its own), and off for evaluation."""
+layers one by one in tests/test_fused_output.py), another rounding in float32 on some CPUs at
+least (so a custom run of its own), and off for evaluation."""
 
 from __future__ import annotations
 
 import dataclasses
+from unittest import mock
 
 import pytest
 import torch
@@ -74,16 +75,20 @@ def _adam_steps(dtype, fused: bool, grads):
     return p.detach()
 
 
-def test_fused_adam_is_adams_update_by_hand_in_float64_and_another_rounding_in_float32():
+def test_fused_adam_runs_the_fused_kernel_and_is_adams_update_by_hand_in_float64():
+    """Whether the fused kernel rounds differently in float32 depends on the CPU: it did on the
+    AMD EPYCs (families 25 and 26), not on the AMX Xeon -- hence the option's own equivalence
+    study. What holds everywhere: the fused kernel runs, and in float64 both are Adam's update."""
     torch.manual_seed(0)
     grads = [torch.randn(1000, dtype=torch.float64) for _ in range(5)]
     start = torch.linspace(-1, 1, 1000, dtype=torch.float64)
     by_hand = _adam_by_hand(start, grads)
     for fused in (False, True):
-        assert torch.allclose(_adam_steps(torch.float64, fused, grads), by_hand, rtol=1e-12, atol=1e-15)
+        with mock.patch.object(torch, "_fused_adam_", wraps=torch._fused_adam_) as kernel:
+            assert torch.allclose(_adam_steps(torch.float64, fused, grads), by_hand, rtol=1e-12, atol=1e-15)
+        assert kernel.call_count == (len(grads) if fused else 0)
     loop32, fused32 = (_adam_steps(torch.float32, f, grads) for f in (False, True))
     assert torch.allclose(loop32, fused32, atol=1e-6)
-    assert not torch.equal(loop32, fused32)  # why fused_adam is an option with its own study
 
 
 @pytest.mark.parametrize("name", ["VAE", "Adversarial_AE", "FactorVAE", "RAE_L2"])  # every training mode

@@ -76,8 +76,12 @@ def _train(splits, fuse: bool, name: str = "VAE"):
 
 def test_a_fused_run_is_deterministic_differs_and_evaluates_unfused(tiny_splits):
     plain, fused, again = _train(tiny_splits, False), _train(tiny_splits, True), _train(tiny_splits, True)
+    weights = [r.model.state_dict() for r in (plain, fused, again)]
     assert fused.history["train_loss"] == again.history["train_loss"]
-    assert fused.history["train_loss"] != plain.history["train_loss"]
+    assert all(torch.equal(weights[1][k], weights[2][k]) for k in weights[0])
+    # the trained weights, not the epoch's mean loss: two steps' float32 losses can round alike
+    # (they did on the AMX Xeon), the parameters after them do not
+    assert not all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert (
         abs(fused.history["train_loss"][0] - plain.history["train_loss"][0])
         < 1e-3 * plain.history["train_loss"][0]
