@@ -74,6 +74,21 @@ def test_ssim_float32_input_still_matches(digits: np.ndarray) -> None:
     np.testing.assert_allclose(metrics.ssim(a, b).numpy(), expected, atol=1e-4)
 
 
+def test_ssim_in_chunks_gives_the_values_of_one_pass(rng: np.random.Generator, monkeypatch) -> None:
+    """Chunking bounds evaluation memory (issue #15) and changes no stored number: the per-image
+    values as stored (float32) are those of the whole stack in one pass, in the same order."""
+    a = torch.from_numpy(rng.random((2 * metrics.SSIM_CHUNK + 300, 28, 28)))
+    b = (a + 0.3 * torch.from_numpy(rng.standard_normal(a.shape))).clamp(0, 1)
+    one_pass = metrics._ssim_stack(a, b)
+    sizes = []
+    stack = metrics._ssim_stack
+    monkeypatch.setattr(metrics, "_ssim_stack", lambda x, y: sizes.append(len(x)) or stack(x, y))
+    chunked = metrics.ssim(a, b)
+    assert sizes == [metrics.SSIM_CHUNK, metrics.SSIM_CHUNK, 300]
+    assert torch.equal(chunked.float(), one_pass.float())
+    assert torch.allclose(chunked, one_pass, rtol=0, atol=1e-15)
+
+
 def test_identical_images(digits: np.ndarray) -> None:
     x = torch.from_numpy(digits[:6]).unsqueeze(1)
     np.testing.assert_allclose(metrics.ssim(x, x).numpy(), 1.0, atol=1e-12)
