@@ -2,7 +2,7 @@
 
 The evaluation subsets are drawn once from ``EVAL_SEED`` and depend only on the size of the test
 split, so every model is measured on the same images. Reconstruction metrics are computed for
-the whole test split in one batched pass; the study's 100-image protocol is the subset at
+the whole test split (SSIM in chunks, shared.metrics.SSIM_CHUNK); the study's 100-image protocol is the subset at
 ``indices["reconstruction"]`` of those per-image values (same draws of z).
 """
 

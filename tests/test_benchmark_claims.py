@@ -271,3 +271,16 @@ def test_readme_bf16_piq_pattern_is_the_runs() -> None:
         f"lie within {100 * (max(fp32) / min(fp32) - 1):.1f}% of each other ({min(fp32):.5f}–{max(fp32):.5f})"
         in text
     )
+
+
+def test_readme_memory_peaks_are_the_latest_measurement_of_every_model() -> None:
+    """The newest section of evaluation_memory_results.md measures all 22 models, each under the
+    1.5 GB target, and the README quotes its range."""
+    from shared.registry import MODEL_NAMES
+
+    results = (ROOT / "benchmarks" / "evaluation_memory_results.md").read_text(encoding="utf-8")
+    newest = results.split("\n## ")[1]
+    peaks = {m: float(gb) for m, gb in re.findall(r"^\| (\w+) \| ([\d.]+) \| \d+ \| yes \|$", newest, re.M)}
+    assert sorted(peaks) == sorted(MODEL_NAMES) and max(peaks.values()) < 1.5
+    quoted = f"under 1.5 GB for every model ({min(peaks.values()):.2f}–{max(peaks.values()):.2f} GB"
+    assert quoted in " ".join(_speed_section().split())
