@@ -2,8 +2,8 @@
 
 The evaluation subsets are drawn once from ``EVAL_SEED`` and depend only on the size of the test
 split, so every model is measured on the same images. Reconstruction metrics are computed for
-the whole test split (SSIM in chunks, shared.metrics.SSIM_CHUNK); the study's 100-image protocol is the subset at
-``indices["reconstruction"]`` of those per-image values (same draws of z).
+the whole test split (SSIM ``metrics.SSIM_CHUNK`` images at a time); the study's 100-image
+protocol is the subset at ``indices["reconstruction"]`` of those per-image values (same draws of z).
 """
 
 from __future__ import annotations
